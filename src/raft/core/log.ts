@@ -150,12 +150,23 @@ export class RaftLog {
   /** Entries not yet handed to the shell for persistence. */
   unstableEntries (): Entry[] {
     if (this.stableIndex >= this.lastIndex()) return []
-    return this.entries.slice(this.stableIndex - this.snapshotIndexValue)
+    // After a snapshot restore or compaction the stable index may lie below the snapshot.
+    return this.entries.slice(Math.max(0, this.stableIndex - this.snapshotIndexValue))
   }
 
-  /** The shell persisted entries through (index, term); ignored when the log changed since. */
-  stableTo (index: number, term: number): void {
-    if (this.term(index) === term && index > this.stableIndex) this.stableIndex = index
+  /**
+   * The shell persisted these entries. The log may have changed since they were handed out (a
+   * conflicting suffix replaced): only the part that still matches becomes stable.
+   */
+  stableTo (persisted: readonly Entry[]): void {
+    for (let i = persisted.length - 1; i >= 0; i -= 1) {
+      const entry = persisted[i]!
+      if (entry.index <= this.stableIndex) return
+      if (this.term(entry.index) === entry.term) {
+        this.stableIndex = entry.index
+        return
+      }
+    }
   }
 
   /** Committed entries not yet handed to the shell, at most countMax of them. */

@@ -866,7 +866,7 @@ export class RaftCore {
       case 'voteResponse':
         return message.term !== this.persistedTerm || (message.granted && this.persistedVote !== message.to)
       case 'appendResponse':
-        return message.term > this.persistedTerm || (message.success && message.matchIndex > this.log.stableIndex)
+        return message.term > this.persistedTerm || (message.success && (message.matchIndex > this.log.stableIndex || this.log.unstableSnapshot !== null))
       case 'snapshotResponse':
         return message.term > this.persistedTerm || (message.success && this.log.unstableSnapshot !== null)
       case 'append':
@@ -955,7 +955,7 @@ export class RaftCore {
     }
     if (ready.snapshot !== null) this.log.snapshotPersisted(ready.snapshot)
     const lastEntry = ready.entries[ready.entries.length - 1]
-    if (lastEntry !== undefined) this.log.stableTo(lastEntry.index, lastEntry.term)
+    if (lastEntry !== undefined) this.log.stableTo(ready.entries)
     const lastApplied = ready.committedEntries[ready.committedEntries.length - 1]
     if (lastApplied !== undefined) this.log.appliedTo(lastApplied.index)
     if (this.roleValue === 'leader' && lastEntry !== undefined) this.maybeCommit()
