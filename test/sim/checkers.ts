@@ -28,7 +28,8 @@ export class History {
   private entriesByPosition = new Map<string, string>()
   private applied = new Map<number, { fingerprint: string, hash: string, node: NodeId }>()
   private acknowledged = new Map<number, string>()
-  private removed = new Map<NodeId, number>()
+  /** The configuration of the highest committed (applied) config entry. */
+  private committedConfiguration: { index: number, members: Set<NodeId> } | null = null
   highestApplied = 0
 
   recordLeader (term: number, id: NodeId, core: RaftCore): void {
@@ -88,8 +89,19 @@ export class History {
 
   acknowledgedCount (): number { return this.acknowledged.size }
 
-  markRemoved (id: NodeId, index: number): void { this.removed.set(id, index) }
-  isRemoved (id: NodeId): boolean { return this.removed.has(id) }
+  recordCommittedConfiguration (index: number, members: readonly NodeId[]): void {
+    if (this.committedConfiguration !== null && this.committedConfiguration.index >= index) return
+    this.committedConfiguration = { index, members: new Set(members) }
+  }
+
+  /** Not a member of the latest committed configuration (removed, or added by a lost entry). */
+  isRemoved (id: NodeId): boolean {
+    return this.committedConfiguration !== null && !this.committedConfiguration.members.has(id)
+  }
+
+  committedVoters (): NodeId[] | null {
+    return this.committedConfiguration === null ? null : [...this.committedConfiguration.members]
+  }
 
   /** Log matching across every pair of live logs; cheap enough to run after every step. */
   check (sim: SimCluster): void {

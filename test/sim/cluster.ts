@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto'
 import { SeededPrng, type Prng } from '../../src/util/prng.js'
 import { RaftCore, bootstrapState, defaultCoreLimits } from '../../src/raft/core/raft.js'
+import { decodeConfiguration } from '../../src/raft/core/configuration.js'
 import type { Configuration, Entry, HardState, Message, NodeId, Ready, Snapshot } from '../../src/raft/core/types.js'
 import { History } from './checkers.js'
 
@@ -280,6 +281,10 @@ export class SimCluster {
     if (entry.index !== node.machine.appliedIndex + 1) throw new Error(`${node.id} applies ${entry.index} after ${node.machine.appliedIndex}: gap`)
     node.machine.apply(entry)
     this.history.recordApplied(node.id, entry, node.machine.hash)
+    if (entry.type === 'config') {
+      const configuration = decodeConfiguration(entry.data)
+      this.history.recordCommittedConfiguration(entry.index, [...configuration.voters, ...configuration.learners])
+    }
     const pending = node.pending.get(entry.index)
     if (pending === undefined) return
     node.pending.delete(entry.index)
@@ -349,6 +354,7 @@ export class SimCluster {
         break
     }
     this.history.check(this)
+    if (this.healed && this.steps % 50 === 0) this.restartMembers()
     return true
   }
 
@@ -394,10 +400,11 @@ export class SimCluster {
       this.start(down[this.prng.nextInt(down.length)]!)
       return
     }
-    // Keep a majority of the bootstrap size able to run: crash at most a minority at once.
-    const voters = this.leaderNode()?.core?.currentConfiguration.voters.length ?? this.nodes.size
-    if (down.length >= Math.floor(voters / 2)) return
+    // Crash at most a minority of the committed voters at once, so the cluster can recover.
     const victim = up[this.prng.nextInt(up.length)]
+    const members = this.history.committedVoters() ?? [...this.nodes.keys()]
+    const membersDown = members.filter(id => this.nodes.get(id)?.up !== true).length
+    if (victim !== undefined && members.includes(victim.id) && membersDown + 1 > Math.floor((members.length - 1) / 2)) return
     if (victim !== undefined) this.crash(victim)
   }
 
@@ -441,10 +448,7 @@ export class SimCluster {
     } else if (choice === 2 && config.voters.length > 3) {
       const id = config.voters[this.prng.nextInt(config.voters.length)]!
       const result = leader.core!.proposeConfChange({ type: 'remove', nodeId: id })
-      if (result.ok) {
-        this.history.markRemoved(id, result.index)
-        this.record(`remove ${id} at ${result.index}`)
-      }
+      if (result.ok) this.record(`remove ${id} at ${result.index}`)
     }
     this.pump(leader)
   }
@@ -466,26 +470,15 @@ export class SimCluster {
   heal (): void {
     this.healed = true
     this.blocked.clear()
-    for (const node of this.nodes.values()) {
-      if (!node.up && this.isMember(node.id)) this.start(node)
-    }
+    this.restartMembers()
     this.record('healed: no more faults')
   }
 
-  private isMember (id: NodeId): boolean {
-    // The latest configuration any live node holds decides; removed nodes stay down.
-    let latest: Configuration | null = null
-    let latestIndex = -1
+  /** Brings back every node the committed configuration still counts as a member. */
+  private restartMembers (): void {
     for (const node of this.nodes.values()) {
-      if (!node.up) continue
-      const status = node.core!.status()
-      if (status.lastIndex > latestIndex) {
-        latestIndex = status.lastIndex
-        latest = status.configuration
-      }
+      if (!node.up && !this.history.isRemoved(node.id)) this.start(node)
     }
-    if (latest === null) return !this.history.isRemoved(id)
-    return latest.voters.includes(id) || latest.learners.includes(id)
   }
 
   /** Every member has applied everything committed, including one fresh proposal. */
@@ -508,6 +501,21 @@ export class SimCluster {
       if (!this.step()) return false
     }
     return predicate()
+  }
+
+  /** One line per node: what a liveness failure needs to be understood. */
+  describe (): string {
+    const lines: string[] = []
+    for (const node of this.nodes.values()) {
+      if (node.core === null) {
+        lines.push(`${node.id}: down`)
+        continue
+      }
+      const s = node.core.status()
+      const progress = [...s.progress].map(([id, p]) => `${id}:${p.state}/m${p.match}/n${p.next}${p.recentActive ? '' : '/inactive'}`).join(' ')
+      lines.push(`${node.id}: ${s.role} term ${s.term} leader ${s.leaderId ?? '-'} commit ${s.commitIndex} applied ${node.machine.appliedIndex} last ${s.lastIndex} stable ${s.stableIndex} snap ${s.snapshotIndex} voters [${s.configuration.voters.join(',')}] learners [${s.configuration.learners.join(',')}] inflightDisk ${node.inflight !== null} ${progress}`)
+    }
+    return lines.join('\n')
   }
 
   liveNodes (): SimNode[] {

@@ -27,8 +27,8 @@ export function runSeed (seed: number, options: { safetySteps?: number } = {}): 
     for (let i = 0; i < safetySteps; i += 1) sim.step()
     sim.heal()
     const budget = { stepsMax: LIVENESS_STEPS_MAX }
-    if (!sim.runUntil(() => sim.propose(), budget)) throw new Error(`liveness: no leader accepted a proposal within ${LIVENESS_STEPS_MAX} steps after healing`)
-    if (!sim.runUntil(() => sim.converged(), budget)) throw new Error(`liveness: the cluster did not converge within ${LIVENESS_STEPS_MAX} steps after healing`)
+    if (!sim.runUntil(() => sim.propose(), budget)) throw new Error(`liveness: no leader accepted a proposal within ${LIVENESS_STEPS_MAX} steps after healing\n${sim.describe()}`)
+    if (!sim.runUntil(() => sim.converged(), budget)) throw new Error(`liveness: the cluster did not converge within ${LIVENESS_STEPS_MAX} steps after healing\n${sim.describe()}`)
     sim.history.checkAcknowledgedDurable()
     return finish(null)
   } catch (err) {

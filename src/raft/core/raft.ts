@@ -583,8 +583,10 @@ export class RaftCore {
     pr.recentActive = true
     pr.probeSent = false
     pr.freeOneInflightIfFull()
+    // An empty append at next - 1 makes a follower whose last append was lost reject, which
+    // moves it to probe and resends; without it a quiet leader would never notice the gap.
     if (pr.state === 'snapshot') this.sendSnapshotChunk(message.from, pr)
-    else if (pr.match < this.log.lastIndex()) this.sendAppend(message.from, { sendIfEmpty: false })
+    else if (pr.match < this.log.lastIndex()) this.sendAppend(message.from, { sendIfEmpty: true })
     if (message.readContext > 0) this.acknowledgeRead(message.from, message.readContext)
   }
 
