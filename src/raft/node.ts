@@ -18,7 +18,7 @@ import { assert } from '../util/assert.js'
 import { ControlPlaneError, isControlPlaneError } from '../util/errors.js'
 import { SeededPrng } from '../util/prng.js'
 import { RaftCore, bootstrapState, defaultCoreLimits, type CoreStatus } from './core/raft.js'
-import type { ConfChange, Configuration, CoreLogger, Entry, Message, NodeId, Ready, Snapshot } from './core/types.js'
+import type { ConfChange, Configuration, CoreLogger, Entry, HardState, Message, NodeId, Ready, Snapshot } from './core/types.js'
 import type { RaftStorage } from './storage.js'
 import type { PeerInfo, RaftTransport } from './transport.js'
 
@@ -103,6 +103,7 @@ export class RaftNode {
   private tickTimer: NodeJS.Timeout | null = null
   private draining = false
   private listening = false
+  private savedHardState: HardState = { term: 0, votedFor: null, commit: 0 }
   private stopped = false
   private appliedIndex = 0
   private readonly proposals = new Map<number, PendingProposal>()
@@ -151,6 +152,7 @@ export class RaftNode {
       persisted = await this.options.storage.load()
       this.logger.info({ voters: bootstrap.voters }, 'bootstrapped a new cluster')
     }
+    this.savedHardState = persisted.hardState
     if (persisted.snapshot !== null) {
       this.options.stateMachine.restore(persisted.snapshot.data)
       this.appliedIndex = persisted.snapshot.meta.index
@@ -317,9 +319,10 @@ export class RaftNode {
       while (!this.stopped && this.core.hasReady()) {
         const ready = this.core.ready()
         this.sendAll(ready.messagesBeforePersist)
-        if (ready.hardState !== null || ready.entries.length > 0 || ready.snapshot !== null) {
+        if (this.mustPersist(ready)) {
           // A vote or entry must be durable before any message that relies on it leaves.
           await this.options.storage.save({ hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot })
+          if (ready.hardState !== null) this.savedHardState = ready.hardState
         }
         if (this.stopped) return
         this.sendAll(ready.messages)
@@ -331,6 +334,18 @@ export class RaftNode {
     } finally {
       this.draining = false
     }
+  }
+
+  /**
+   * The commit index is volatile state (Figure 2): a Ready that only moves it needs no fsync of
+   * its own; it is written with the next entries, vote or term. This saves one fsync per commit
+   * round on every node.
+   */
+  private mustPersist (ready: Ready): boolean {
+    if (ready.entries.length > 0 || ready.snapshot !== null) return true
+    const hard = ready.hardState
+    if (hard === null) return false
+    return hard.term !== this.savedHardState.term || hard.votedFor !== this.savedHardState.votedFor
   }
 
   private applyReady (ready: Ready): void {
