@@ -295,6 +295,7 @@ export class LevelStorage implements RaftStorage {
       const after = boundsAfterCompact(this.bounds, snapshot)
       const operations = deleteOperations(this.bounds, after)
       operations.push(...snapshotOperations(snapshot))
+      if (after.hardState !== this.bounds.hardState) operations.push({ type: 'put', key: levelStorageKeys.hardState(), value: encodeHardState(after.hardState) })
       await this.write(operations, after)
     })
   }

@@ -61,10 +61,11 @@ export function boundsAfterCompact (before: StoredBounds, snapshot: Snapshot): S
   assertSnapshotMeta(meta)
   assert(meta.index >= before.snapshotIndex, `compaction index ${meta.index} is older than the stored snapshot at ${before.snapshotIndex}`)
   assert(meta.index <= before.lastIndex, `compaction index ${meta.index} is beyond the last log index ${before.lastIndex}`)
-  // A node snapshots only what it has applied, and it applies only committed entries.
-  assert(meta.index <= before.hardState.commit, `compaction index ${meta.index} is beyond the commit index ${before.hardState.commit}`)
   assert(meta.term <= before.hardState.term, `snapshot term ${meta.term} is beyond the current term ${before.hardState.term}`)
-  return { hardState: before.hardState, snapshotIndex: meta.index, lastIndex: before.lastIndex }
+  // A node snapshots only what it has applied, so only committed entries. The stored commit
+  // index may lag (the shell writes it only alongside entries or votes), so compaction raises it.
+  const hardState = meta.index > before.hardState.commit ? { ...before.hardState, commit: meta.index } : before.hardState
+  return { hardState, snapshotIndex: meta.index, lastIndex: before.lastIndex }
 }
 
 function assertContiguousEntries (entries: readonly Entry[]): void {
@@ -208,6 +209,7 @@ export class MemoryStorage implements RaftStorage {
     const after = boundsAfterCompact(before, snapshot)
     this.state.entries.splice(0, after.snapshotIndex - before.snapshotIndex)
     this.state.snapshot = copySnapshot(snapshot)
+    this.state.hardState = after.hardState
     this.assertBounds(after)
   }
 

@@ -542,7 +542,8 @@ export class RaftNode {
   /** A failed write or a broken invariant: stop serving rather than risk diverging. */
   private die (err: Error): void {
     this.fatalError = err
-    this.logger.error({ err }, 'raft node failed; stopping')
+    const log = this.logger.fatal ?? this.logger.error
+    log.call(this.logger, { err }, 'raft node failed; stopping')
     this.stop().catch(() => {})
     this.options.onFatal?.(err)
   }

@@ -41,7 +41,16 @@ test('kill -9 of any server, the leader included, loses no acknowledged write', 
   const bootstrap = { voters: ids, learners: [], addresses }
   for (const id of ids) argsById[id] = JSON.stringify({ id, dataDir: join(root, id), endpoint: endpoints[id], bootstrap })
   const servers = new Map<string, Server>()
+  let running = true
+  let passed = false
   t.after(async () => {
+    running = false
+    if (!passed) {
+      for (const server of servers.values()) {
+        const tail = server.proc.logs().split('\n').filter(line => /"level":"(warn|error)"|raft state changed|stepping|became leader/.test(line)).slice(-40)
+        t.diagnostic(`--- ${server.id} log tail ---\n${tail.join('\n')}`)
+      }
+    }
     for (const server of servers.values()) await killHard(server.proc)
     await rm(root, { recursive: true, force: true })
   })
@@ -50,7 +59,6 @@ test('kill -9 of any server, the leader included, loses no acknowledged write', 
   // Writers: each sends values to a server in turn; a 200 means acknowledged (durable on a quorum).
   const acknowledged = new Set<string>()
   let failures = 0
-  let running = true
   let counter = 0
   const writer = async (writerId: number): Promise<void> => {
     while (running) {
@@ -109,5 +117,6 @@ test('kill -9 of any server, the leader included, loses no acknowledged write', 
     const common = Math.min(first!.length, other.length)
     assert.deepEqual(other.slice(0, common), first!.slice(0, common), 'servers applied different sequences')
   }
+  passed = true
   t.diagnostic(`acknowledged ${acknowledged.size} writes, ${failures} unacknowledged attempts across 4 kill -9 rounds`)
 })

@@ -59,6 +59,11 @@ class SimDisk {
   entries: Entry[] = []
 
   save (ready: Pick<Ready, 'hardState' | 'entries' | 'snapshot'>): void {
+    // As the real shell does (node.ts mustPersist): a commit-only change is not written alone.
+    const hard = ready.hardState
+    const commitOnly = ready.entries.length === 0 && ready.snapshot === null && hard !== null &&
+      hard.term === this.hardState.term && hard.votedFor === this.hardState.votedFor
+    if (commitOnly) return
     if (ready.snapshot !== null) {
       this.snapshot = ready.snapshot
       this.entries = []
@@ -78,6 +83,7 @@ class SimDisk {
     const base = this.snapshot?.meta.index ?? 0
     this.entries = this.entries.slice(snapshot.meta.index - base)
     this.snapshot = snapshot
+    if (this.hardState.commit < snapshot.meta.index) this.hardState = { ...this.hardState, commit: snapshot.meta.index }
   }
 }
 

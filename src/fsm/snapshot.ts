@@ -1,0 +1,334 @@
+/**
+ * Snapshots of the whole state store: a stream of length-prefixed MessagePack records, written
+ * in a fixed order so that the same state always gives the same bytes.
+ *
+ * Format (version 1). Each record is a 4-byte big-endian length followed by that many bytes of
+ * MessagePack. In order:
+ *   1. `{ kind: 'header', format: 'weft-fsm-snapshot', version: 1, appliedIndex }`
+ *   2. `{ kind: 'tableIndex', table, index }` for every table, in `tableNames` order
+ *   3. `{ kind: 'row', section, row }` for every row, sections in `snapshotSections` order and
+ *      rows sorted within each section (by key, name or ID; never by Map insertion order,
+ *      which differs between a replica that replayed the log and one that restored)
+ *   4. `{ kind: 'end', records, checksum }`: how many records came before it and the CRC-32C
+ *      of all their bytes, length prefixes included.
+ * Map keys inside rows are written sorted, so field assignment order never leaks into bytes.
+ *
+ * Memory: `snapshotRecords` yields chunks of whole records (about `chunkBytesTarget` each)
+ * straight from the live tables, so a streaming writer (GET /v1/snapshot) holds one chunk at a
+ * time. `SnapshotRestorer` consumes chunks with arbitrary boundaries, keeps at most one partial
+ * record, and decodes record by record into a fresh set of tables: restoring needs the snapshot
+ * bytes plus the state being built, never another copy of either.
+ *
+ * Every record is validated (a snapshot can come from a user through PUT /v1/snapshot); a bad
+ * one throws an ERR_INVALID_INPUT ControlPlaneError naming the problem. The FSM turns a failed
+ * restore into an AssertionError.
+ *
+ * Callers: fsm.ts (snapshot/restore for Raft), the snapshot HTTP endpoints (streaming).
+ */
+import { Packr } from 'msgpackr'
+import { assert } from '../util/assert.js'
+import { crc32c } from '../util/crc32.js'
+import { ControlPlaneError } from '../util/errors.js'
+import { canonical, describe, expectIndex, expectNonEmptyString, expectRecord, expectString, type Raw } from './shape.js'
+import {
+  validateAclPolicyRow, validateAclTokenRow, validateCaConfigRow, validateCaProviderStateRow, validateCaRootRow,
+  validateCheckRow, validateClusterMetaRow, validateIntentionRow, validateKvRow, validateNodeRow, validateServiceRow
+} from './snapshot-rows.js'
+import type { StateStore } from './state-store.js'
+import { Tables } from './tables/tables.js'
+import { tableNames, type RowIndexes, type TableName } from './types.js'
+
+export const snapshotFormat = 'weft-fsm-snapshot'
+export const snapshotFormatVersion = 1
+/** Largest single record accepted; a KV value is at most 512 KiB, so anything near this is corrupt. */
+export const snapshotRecordBytesMax = 64 * 1024 * 1024
+const chunkBytesTarget = 64 * 1024
+const lengthPrefixBytes = 4
+
+/** Row sections in the order snapshots write them. */
+export const snapshotSections = [
+  'cluster-meta', 'nodes', 'services', 'checks', 'service-indexes', 'kvs', 'connect-intentions', 'connect-ca-config',
+  'connect-ca-roots', 'connect-ca-builtin', 'connect-ca-builtin-serial', 'acl-policies', 'acl-tokens'
+] as const
+
+export type SnapshotSection = typeof snapshotSections[number]
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false, int64AsType: 'number' })
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+/** The whole snapshot as one byte array (what Raft's StateMachine.snapshot() returns). */
+export function snapshotBytes (store: StateStore): Uint8Array {
+  const chunks = [...snapshotRecords(store)]
+  const total = chunks.reduce((sum, chunk) => sum + chunk.length, 0)
+  const bytes = new Uint8Array(total)
+  let offset = 0
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset)
+    offset += chunk.length
+  }
+  return bytes
+}
+
+/**
+ * Yields the snapshot as chunks of whole records. The store must not change while the
+ * generator runs (apply is synchronous, so drain it without awaiting, or copy chunks first).
+ */
+export function * snapshotRecords (store: StateStore): Generator<Uint8Array> {
+  const writer = new RecordWriter()
+  const tables = store.tablesForSnapshot()
+  writer.add({ kind: 'header', format: snapshotFormat, version: snapshotFormatVersion, appliedIndex: store.appliedIndex() })
+  for (const [table, index] of tables.indexes.entries()) writer.add({ kind: 'tableIndex', table, index })
+  yield * writer.drain()
+  for (const section of snapshotSections) {
+    for (const row of sectionRows(tables, section)) {
+      writer.add({ kind: 'row', section, row: canonical(row) })
+      if (writer.bufferedBytes >= chunkBytesTarget) yield * writer.drain()
+    }
+  }
+  writer.add({ kind: 'end', records: writer.records, checksum: writer.checksum })
+  yield * writer.drain()
+}
+
+function * sectionRows (tables: Tables, section: SnapshotSection): Generator<object> {
+  switch (section) {
+    case 'cluster-meta': return yield * tables.meta.list()
+    case 'nodes': return yield * tables.catalog.nodeRows()
+    case 'services': return yield * tables.catalog.serviceRows()
+    case 'checks': return yield * tables.catalog.checkRows()
+    case 'service-indexes':
+      for (const [Name, Index] of tables.catalog.serviceNameIndexes()) yield { Name, Index }
+      return
+    case 'kvs': return yield * tables.kv.inOrder()
+    case 'connect-intentions': return yield * tables.intentions.inOrder()
+    case 'connect-ca-config': {
+      const config = tables.ca.getConfig()
+      if (config !== undefined) yield config
+      return
+    }
+    case 'connect-ca-roots': return yield * tables.ca.rootRows()
+    case 'connect-ca-builtin': return yield * tables.ca.providerStateRows()
+    case 'connect-ca-builtin-serial':
+      yield { Value: tables.ca.lastSerial() }
+      return
+    case 'acl-policies': return yield * tables.acl.listPolicies()
+    case 'acl-tokens': return yield * tables.acl.tokenRows()
+    default: {
+      const unknown: never = section
+      throw new Error(`unknown snapshot section ${String(unknown)}`)
+    }
+  }
+}
+
+/** Frames records and collects them into chunks, keeping the running count and checksum. */
+class RecordWriter {
+  records = 0
+  checksum = 0
+  bufferedBytes = 0
+  private buffered: Uint8Array[] = []
+
+  add (record: object): void {
+    const body = packr.pack(record)
+    assert(body.length <= snapshotRecordBytesMax, `snapshot record of ${body.length} bytes exceeds ${snapshotRecordBytesMax}`)
+    const frame = new Uint8Array(lengthPrefixBytes + body.length)
+    new DataView(frame.buffer).setUint32(0, body.length)
+    frame.set(body, lengthPrefixBytes)
+    this.checksum = crc32c(frame, this.checksum)
+    this.records += 1
+    this.buffered.push(frame)
+    this.bufferedBytes += frame.length
+  }
+
+  * drain (): Generator<Uint8Array> {
+    if (this.buffered.length === 0) return
+    const chunk = new Uint8Array(this.bufferedBytes)
+    let offset = 0
+    for (const frame of this.buffered) {
+      chunk.set(frame, offset)
+      offset += frame.length
+    }
+    this.buffered = []
+    this.bufferedBytes = 0
+    yield chunk
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+export interface RestoredState {
+  readonly tables: Tables
+  readonly appliedIndex: number
+}
+
+/** Restores a snapshot given as chunks (one whole buffer is fine) into a fresh set of tables. */
+export function restoreFromRecords (chunks: Iterable<Uint8Array>): RestoredState {
+  const restorer = new SnapshotRestorer()
+  for (const chunk of chunks) restorer.push(chunk)
+  return restorer.finish()
+}
+
+/** Restores `chunks` and swaps the result into `store` (listeners hear that every table changed). */
+export function restoreStore (store: StateStore, chunks: Iterable<Uint8Array>): void {
+  const restored = restoreFromRecords(chunks)
+  store.replaceTables(restored.tables, restored.appliedIndex)
+}
+
+/**
+ * Incremental restore: push() chunks as they arrive (any boundaries), then finish(). Throws
+ * ERR_INVALID_INPUT on the first malformed record; the instance is then unusable.
+ */
+export class SnapshotRestorer {
+  private pending: Uint8Array = new Uint8Array(0)
+  private readonly loader = new SnapshotLoader()
+
+  push (chunk: Uint8Array): void {
+    let data = chunk
+    if (this.pending.length > 0) {
+      // Only a partial record is ever kept, so this copy is bounded by one record.
+      data = new Uint8Array(this.pending.length + chunk.length)
+      data.set(this.pending)
+      data.set(chunk, this.pending.length)
+    }
+    let offset = 0
+    for (let length = frameLength(data, offset); length !== undefined && offset + lengthPrefixBytes + length <= data.length; length = frameLength(data, offset)) {
+      this.loader.accept(data.subarray(offset, offset + lengthPrefixBytes + length))
+      offset += lengthPrefixBytes + length
+    }
+    this.pending = data.slice(offset)
+  }
+
+  finish (): RestoredState {
+    if (this.pending.length > 0) throw snapshotError(`snapshot ends inside a record (${this.pending.length} bytes left over)`)
+    return this.loader.finish()
+  }
+}
+
+/** The length of the record starting at `offset`, or undefined if its prefix is incomplete. */
+function frameLength (data: Uint8Array, offset: number): number | undefined {
+  if (data.length - offset < lengthPrefixBytes) return undefined
+  const length = new DataView(data.buffer, data.byteOffset + offset, lengthPrefixBytes).getUint32(0)
+  if (length > snapshotRecordBytesMax) throw snapshotError(`snapshot record of ${length} bytes exceeds the ${snapshotRecordBytesMax}-byte limit`)
+  return length
+}
+
+type Stage = 'header' | 'tableIndexes' | 'rows' | 'done'
+
+/** Checks record order and content and loads rows into fresh tables. */
+class SnapshotLoader {
+  private readonly tables = new Tables()
+  private stage: Stage = 'header'
+  private appliedIndex = 0
+  private tableIndexCount = 0
+  private sectionPosition = 0
+  private records = 0
+  private checksum = 0
+
+  accept (frame: Uint8Array): void {
+    if (this.stage === 'done') throw snapshotError('snapshot has data after its end record')
+    const record = expectRecord(decodeRecord(frame.subarray(lengthPrefixBytes)), `snapshot record ${this.records}`)
+    if (record.kind === 'end') {
+      this.acceptEnd(record)
+      return
+    }
+    this.records += 1
+    this.checksum = crc32c(frame, this.checksum)
+    if (this.stage === 'header') this.acceptHeader(record)
+    else if (this.stage === 'tableIndexes') this.acceptTableIndex(record)
+    else this.acceptRow(record)
+  }
+
+  finish (): RestoredState {
+    if (this.stage !== 'done') throw snapshotError('snapshot ends before its end record')
+    return { tables: this.tables, appliedIndex: this.appliedIndex }
+  }
+
+  private acceptHeader (record: Raw): void {
+    if (record.kind !== 'header' || record.format !== snapshotFormat) throw snapshotError(`snapshot must start with a ${snapshotFormat} header`)
+    if (record.version !== snapshotFormatVersion) throw snapshotError(`snapshot format version must be ${snapshotFormatVersion}, got ${describe(record.version)}`)
+    this.appliedIndex = expectIndex(record.appliedIndex, 'snapshot header appliedIndex')
+    this.stage = 'tableIndexes'
+  }
+
+  private acceptTableIndex (record: Raw): void {
+    const expected = tableNames[this.tableIndexCount] as TableName
+    if (record.kind !== 'tableIndex' || record.table !== expected) throw snapshotError(`snapshot record ${this.records - 1} must be the index of table ${expected}`)
+    const index = expectIndex(record.index, `snapshot index of table ${expected}`)
+    if (index > this.appliedIndex) throw snapshotError(`table ${expected} has index ${index}, above the applied index ${this.appliedIndex}`)
+    this.tables.indexes.load(expected, index)
+    this.tableIndexCount += 1
+    if (this.tableIndexCount === tableNames.length) this.stage = 'rows'
+  }
+
+  private acceptRow (record: Raw): void {
+    if (record.kind !== 'row') throw snapshotError(`snapshot record ${this.records - 1} must be a row, got kind ${describe(record.kind)}`)
+    const section = expectString(record.section, `snapshot record ${this.records - 1} section`)
+    const position = snapshotSections.indexOf(section as SnapshotSection)
+    if (position < this.sectionPosition) throw snapshotError(`snapshot section ${describe(section)} is unknown or out of order`)
+    this.sectionPosition = position
+    const problem = loadRow(this.tables, section as SnapshotSection, record.row)
+    if (problem !== undefined) throw snapshotError(problem)
+  }
+
+  private acceptEnd (record: Raw): void {
+    if (this.stage !== 'rows') throw snapshotError('snapshot end record comes before the table indexes')
+    if (record.records !== this.records) throw snapshotError(`snapshot end record counts ${describe(record.records)} records, found ${this.records}`)
+    if (record.checksum !== this.checksum) throw snapshotError(`snapshot checksum mismatch: recorded ${describe(record.checksum)}, computed ${this.checksum}`)
+    const problem = this.tables.ca.finishLoad()
+    if (problem !== undefined) throw snapshotError(problem)
+    this.stage = 'done'
+  }
+}
+
+function decodeRecord (body: Uint8Array): unknown {
+  try {
+    return packr.unpack(body)
+  } catch (err) {
+    throw snapshotError(`snapshot record is not MessagePack: ${(err as Error).message}`, err)
+  }
+}
+
+/** Validates one row and loads it; returns a problem description instead of loading a bad row. */
+function loadRow (tables: Tables, section: SnapshotSection, value: unknown): string | undefined {
+  const path = `snapshot ${section} row`
+  switch (section) {
+    case 'cluster-meta': return loadIndexed(tables, 'cluster-meta', validateClusterMetaRow(value, path), row => tables.meta.load(row))
+    case 'nodes': return loadIndexed(tables, 'nodes', validateNodeRow(value, path), row => tables.catalog.loadNode(row))
+    case 'services': return loadIndexed(tables, 'services', validateServiceRow(value, path), row => tables.catalog.loadService(row))
+    case 'checks': return loadIndexed(tables, 'checks', validateCheckRow(value, path), row => tables.catalog.loadCheck(row))
+    case 'service-indexes': return loadServiceIndex(tables, expectRecord(value, path), path)
+    case 'kvs': return loadIndexed(tables, 'kvs', validateKvRow(value, path), row => tables.kv.load(row))
+    case 'connect-intentions': return loadIndexed(tables, 'connect-intentions', validateIntentionRow(value, path), row => tables.intentions.load(row))
+    case 'connect-ca-config': return loadIndexed(tables, 'connect-ca-config', validateCaConfigRow(value, path), row => tables.ca.loadConfig(row))
+    case 'connect-ca-roots': return loadIndexed(tables, 'connect-ca-roots', validateCaRootRow(value, path), row => tables.ca.loadRoot(row))
+    case 'connect-ca-builtin': return loadIndexed(tables, 'connect-ca-builtin', validateCaProviderStateRow(value, path), row => tables.ca.loadProviderState(row))
+    case 'connect-ca-builtin-serial':
+      tables.ca.loadSerial(expectIndex(expectRecord(value, path).Value, `${path}.Value`))
+      return undefined
+    case 'acl-policies': return loadIndexed(tables, 'acl-policies', validateAclPolicyRow(value, path), row => tables.acl.loadPolicy(row))
+    case 'acl-tokens': return loadIndexed(tables, 'acl-tokens', validateAclTokenRow(value, path), row => tables.acl.loadToken(row))
+    default: {
+      const unknown: never = section
+      return `unknown snapshot section ${String(unknown)}`
+    }
+  }
+}
+
+function loadIndexed<R extends RowIndexes> (tables: Tables, table: TableName, row: R, load: (row: R) => string | undefined): string | undefined {
+  const tableIndex = tables.indexes.get(table)
+  if (row.ModifyIndex > tableIndex) return `a ${table} row has ModifyIndex ${row.ModifyIndex}, above the table index ${tableIndex}`
+  return load(row)
+}
+
+function loadServiceIndex (tables: Tables, raw: Raw, path: string): string | undefined {
+  const name = expectNonEmptyString(raw.Name, `${path}.Name`)
+  const index = expectIndex(raw.Index, `${path}.Index`)
+  const catalogIndex = Math.max(tables.indexes.get('nodes'), tables.indexes.get('services'), tables.indexes.get('checks'))
+  if (index > catalogIndex) return `service index ${JSON.stringify(name)} is ${index}, above the catalog's highest index ${catalogIndex}`
+  return tables.catalog.loadServiceNameIndex(name, index)
+}
+
+function snapshotError (message: string, cause?: unknown): ControlPlaneError {
+  return new ControlPlaneError('ERR_INVALID_INPUT', `invalid snapshot: ${message}`, cause === undefined ? {} : { cause })
+}
