@@ -60,7 +60,10 @@ const errorCodes: Readonly<Record<ErrorCode, true>> = {
   ERR_STOPPED: true,
   ERR_CORRUPT_STORAGE: true,
   ERR_CONFIG_CHANGE_IN_PROGRESS: true,
-  ERR_TRANSPORT: true
+  ERR_TRANSPORT: true,
+  ERR_PERMISSION_DENIED: true,
+  ERR_TOO_LARGE: true,
+  ERR_CONFLICT: true
 }
 
 export function isKnownErrorCode (code: string): code is ErrorCode {

@@ -16,6 +16,9 @@ export type ErrorCode =
   | 'ERR_CORRUPT_STORAGE'
   | 'ERR_CONFIG_CHANGE_IN_PROGRESS'
   | 'ERR_TRANSPORT'
+  | 'ERR_PERMISSION_DENIED'
+  | 'ERR_TOO_LARGE'
+  | 'ERR_CONFLICT'
 
 export class ControlPlaneError extends Error {
   readonly code: ErrorCode

@@ -1,0 +1,128 @@
+/**
+ * The contract between the HTTP API (src/api) and the servers (src/rpc). HTTP handlers parse and
+ * validate a request, call exactly one method here, and shape the reply; they never touch the
+ * state store or Raft. On a server the implementation runs locally (forwarding writes and
+ * default/consistent reads to the leader); on a client agent it sends the call to a server.
+ *
+ * Shapes follow Consul's API (PascalCase) so handlers can serialize them directly, except that
+ * byte values are Uint8Array (the HTTP layer base64-encodes them).
+ *
+ * Errors: methods reject with ControlPlaneError; the code decides the HTTP status
+ * (src/api/errors.ts): ERR_INVALID_INPUT 400, ERR_NOT_FOUND 404, ERR_NO_LEADER 500
+ * "No cluster leader", ERR_TIMEOUT 504, ERR_OVERLOADED 429, ERR_PERMISSION_DENIED 403.
+ */
+
+export type Consistency = 'default' | 'consistent' | 'stale'
+
+export interface QueryOptions {
+  readonly consistency: Consistency
+  /** Blocking query: wait until the result's index exceeds this (0 = do not block). */
+  readonly minQueryIndex: number
+  /** Longest time to block, already capped by the HTTP layer (default 5 min, max 10 min). */
+  readonly maxQueryTimeMs: number
+  /** The request's ACL token secret (X-Consul-Token, Bearer, ?token=), or null. */
+  readonly token: string | null
+}
+
+export interface WriteOptions {
+  readonly token: string | null
+}
+
+export interface QueryMeta {
+  /** X-Consul-Index: the max modify index of the tables read, never 0. */
+  readonly index: number
+  readonly knownLeader: boolean
+  readonly lastContactMs: number
+  readonly effectiveConsistency: 'leader' | 'consistent' | 'stale'
+}
+
+export interface QueryResult<T> {
+  readonly meta: QueryMeta
+  readonly value: T
+}
+
+export interface DirEntry {
+  readonly Key: string
+  readonly Value: Uint8Array | null
+  readonly Flags: number
+  readonly LockIndex: number
+  readonly CreateIndex: number
+  readonly ModifyIndex: number
+  readonly Session?: string
+}
+
+export interface KvPutOptions {
+  readonly flags: number
+  /** null: unconditional; 0: only if absent; N: only if ModifyIndex is N. */
+  readonly cas: number | null
+}
+
+export interface KvDeleteOptions {
+  readonly recurse: boolean
+  readonly cas: number | null
+}
+
+export type TxnKvVerb =
+  | 'set' | 'cas' | 'lock' | 'unlock' | 'get' | 'get-or-empty' | 'get-tree' | 'check-index'
+  | 'check-session' | 'check-not-exists' | 'delete' | 'delete-tree' | 'delete-cas'
+
+export interface TxnKvOp {
+  readonly Verb: TxnKvVerb
+  readonly Key: string
+  readonly Value: Uint8Array | null
+  readonly Flags: number
+  readonly Index: number
+  readonly Session: string
+}
+
+export interface TxnResult {
+  readonly ok: boolean
+  readonly results: ReadonlyArray<{ readonly KV: DirEntry }>
+  readonly errors: ReadonlyArray<{ readonly OpIndex: number, readonly What: string }>
+  readonly index: number
+}
+
+export interface RaftServer {
+  readonly ID: string
+  readonly Node: string
+  readonly Address: string
+  readonly Leader: boolean
+  readonly ProtocolVersion: string
+  readonly Voter: boolean
+  readonly LastIndex: number
+}
+
+export interface RaftConfigurationReply {
+  readonly Servers: readonly RaftServer[]
+  readonly Index: number
+}
+
+/** Catalog shapes are passed through as Consul JSON objects; see spec §4 and §5. */
+export type CatalogRegistration = Readonly<Record<string, unknown>>
+export type CatalogDeregistration = Readonly<Record<string, unknown>>
+
+export interface ServerApi {
+  kvGet (key: string, options: { recurse: boolean }, query: QueryOptions): Promise<QueryResult<readonly DirEntry[]>>
+  kvKeys (prefix: string, separator: string | null, query: QueryOptions): Promise<QueryResult<readonly string[]>>
+  kvPut (key: string, value: Uint8Array, options: KvPutOptions, write: WriteOptions): Promise<boolean>
+  kvDelete (key: string, options: KvDeleteOptions, write: WriteOptions): Promise<boolean>
+  /** Read-only transactions are served as reads (query); others are one Raft write. */
+  txn (ops: readonly TxnKvOp[], query: QueryOptions): Promise<TxnResult>
+
+  catalogRegister (registration: CatalogRegistration, write: WriteOptions): Promise<boolean>
+  catalogDeregister (deregistration: CatalogDeregistration, write: WriteOptions): Promise<boolean>
+  catalogServices (query: QueryOptions): Promise<QueryResult<Readonly<Record<string, readonly string[]>>>>
+  catalogService (name: string, options: { tags: readonly string[] }, query: QueryOptions): Promise<QueryResult<readonly unknown[]>>
+  catalogNodes (query: QueryOptions): Promise<QueryResult<readonly unknown[]>>
+  catalogNode (name: string, query: QueryOptions): Promise<QueryResult<unknown | null>>
+  healthService (name: string, options: { passing: boolean, tags: readonly string[] }, query: QueryOptions): Promise<QueryResult<readonly unknown[]>>
+
+  statusLeader (): Promise<string>
+  statusPeers (): Promise<readonly string[]>
+  raftConfiguration (query: QueryOptions): Promise<RaftConfigurationReply>
+  raftRemovePeer (target: { readonly id: string } | { readonly address: string }, write: WriteOptions): Promise<void>
+  raftTransferLeader (id: string | null, write: WriteOptions): Promise<void>
+
+  snapshotSave (query: QueryOptions): Promise<{ readonly index: number, readonly data: Uint8Array }>
+  snapshotRestore (data: Uint8Array, write: WriteOptions): Promise<void>
+}
