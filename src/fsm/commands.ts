@@ -17,6 +17,7 @@
  * Callers: RPC endpoints (encodeCommand, then propose), fsm.ts (decodeCommand), tests.
  */
 import { Packr } from 'msgpackr'
+import { assertNever } from '../util/assert.js'
 import { ControlPlaneError } from '../util/errors.js'
 import {
   validateAclPolicy, validateAclToken, validateCaConfig, validateCaProviderState, validateCaRootSet,
@@ -228,6 +229,8 @@ function validateDeregistration (value: unknown, path: string): CatalogDeregistr
       return Object.freeze({ Node: node, Target: target, ServiceID: expectNonEmptyString(raw.ServiceID, `${path}.ServiceID`) })
     case 'check':
       return Object.freeze({ Node: node, Target: target, CheckID: expectNonEmptyString(raw.CheckID, `${path}.CheckID`) })
+    default:
+      return assertNever(target, 'deregistration target')
   }
 }
 

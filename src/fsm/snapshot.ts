@@ -13,9 +13,9 @@
  *      of all their bytes, length prefixes included.
  * Map keys inside rows are written sorted, so field assignment order never leaks into bytes.
  *
- * Memory: `snapshotRecords` yields chunks of whole records (about `chunkBytesTarget` each)
- * straight from the live tables, so a streaming writer (GET /v1/snapshot) holds one chunk at a
- * time. `SnapshotRestorer` consumes chunks with arbitrary boundaries, keeps at most one partial
+ * Memory: `snapshotRecords` captures row references (rows are immutable), then encodes chunks
+ * of whole records (about `chunkBytesTarget` each) as they are read, so a streaming writer
+ * (GET /v1/snapshot) holds one chunk at a time and may await between chunks. `SnapshotRestorer` consumes chunks with arbitrary boundaries, keeps at most one partial
  * record, and decodes record by record into a fresh set of tables: restoring needs the snapshot
  * bytes plus the state being built, never another copy of either.
  *
@@ -26,7 +26,7 @@
  * Callers: fsm.ts (snapshot/restore for Raft), the snapshot HTTP endpoints (streaming).
  */
 import { Packr } from 'msgpackr'
-import { assert } from '../util/assert.js'
+import { assert, assertNever } from '../util/assert.js'
 import { crc32c } from '../util/crc32.js'
 import { ControlPlaneError } from '../util/errors.js'
 import { canonical, describe, expectIndex, expectNonEmptyString, expectRecord, expectString, type Raw } from './shape.js'
@@ -72,17 +72,36 @@ export function snapshotBytes (store: StateStore): Uint8Array {
 }
 
 /**
- * Yields the snapshot as chunks of whole records. The store must not change while the
- * generator runs (apply is synchronous, so drain it without awaiting, or copy chunks first).
+ * The snapshot as chunks of whole records. The state is captured when this is called: row
+ * references (rows are immutable) are collected synchronously, so the returned iterator may be
+ * drained across awaits while the FSM keeps applying, and still describes one applied index.
+ * The capture costs one reference per row; the encoding happens chunk by chunk as it is read.
  */
-export function * snapshotRecords (store: StateStore): Generator<Uint8Array> {
-  const writer = new RecordWriter()
+export function snapshotRecords (store: StateStore): Generator<Uint8Array> {
+  return encodeCapture(captureState(store))
+}
+
+interface CapturedState {
+  readonly appliedIndex: number
+  readonly tableIndexes: ReadonlyArray<[TableName, number]>
+  readonly sections: ReadonlyArray<[SnapshotSection, readonly object[]]>
+}
+
+function captureState (store: StateStore): CapturedState {
   const tables = store.tablesForSnapshot()
-  writer.add({ kind: 'header', format: snapshotFormat, version: snapshotFormatVersion, appliedIndex: store.appliedIndex() })
-  for (const [table, index] of tables.indexes.entries()) writer.add({ kind: 'tableIndex', table, index })
-  yield * writer.drain()
-  for (const section of snapshotSections) {
-    for (const row of sectionRows(tables, section)) {
+  return {
+    appliedIndex: store.appliedIndex(),
+    tableIndexes: tables.indexes.entries(),
+    sections: snapshotSections.map(section => [section, sectionRows(tables, section)])
+  }
+}
+
+function * encodeCapture (state: CapturedState): Generator<Uint8Array> {
+  const writer = new RecordWriter()
+  writer.add({ kind: 'header', format: snapshotFormat, version: snapshotFormatVersion, appliedIndex: state.appliedIndex })
+  for (const [table, index] of state.tableIndexes) writer.add({ kind: 'tableIndex', table, index })
+  for (const [section, rows] of state.sections) {
+    for (const row of rows) {
       writer.add({ kind: 'row', section, row: canonical(row) })
       if (writer.bufferedBytes >= chunkBytesTarget) yield * writer.drain()
     }
@@ -91,33 +110,26 @@ export function * snapshotRecords (store: StateStore): Generator<Uint8Array> {
   yield * writer.drain()
 }
 
-function * sectionRows (tables: Tables, section: SnapshotSection): Generator<object> {
+/** The rows of one section in snapshot order (sorted; never Map insertion order). */
+function sectionRows (tables: Tables, section: SnapshotSection): readonly object[] {
   switch (section) {
-    case 'cluster-meta': return yield * tables.meta.list()
-    case 'nodes': return yield * tables.catalog.nodeRows()
-    case 'services': return yield * tables.catalog.serviceRows()
-    case 'checks': return yield * tables.catalog.checkRows()
-    case 'service-indexes':
-      for (const [Name, Index] of tables.catalog.serviceNameIndexes()) yield { Name, Index }
-      return
-    case 'kvs': return yield * tables.kv.inOrder()
-    case 'connect-intentions': return yield * tables.intentions.inOrder()
+    case 'cluster-meta': return tables.meta.list()
+    case 'nodes': return [...tables.catalog.nodeRows()]
+    case 'services': return [...tables.catalog.serviceRows()]
+    case 'checks': return [...tables.catalog.checkRows()]
+    case 'service-indexes': return [...tables.catalog.serviceNameIndexes()].map(([Name, Index]) => ({ Name, Index }))
+    case 'kvs': return [...tables.kv.inOrder()]
+    case 'connect-intentions': return tables.intentions.inOrder()
     case 'connect-ca-config': {
       const config = tables.ca.getConfig()
-      if (config !== undefined) yield config
-      return
+      return config === undefined ? [] : [config]
     }
-    case 'connect-ca-roots': return yield * tables.ca.rootRows()
-    case 'connect-ca-builtin': return yield * tables.ca.providerStateRows()
-    case 'connect-ca-builtin-serial':
-      yield { Value: tables.ca.lastSerial() }
-      return
-    case 'acl-policies': return yield * tables.acl.listPolicies()
-    case 'acl-tokens': return yield * tables.acl.tokenRows()
-    default: {
-      const unknown: never = section
-      throw new Error(`unknown snapshot section ${String(unknown)}`)
-    }
+    case 'connect-ca-roots': return tables.ca.rootRows()
+    case 'connect-ca-builtin': return tables.ca.providerStateRows()
+    case 'connect-ca-builtin-serial': return [{ Value: tables.ca.lastSerial() }]
+    case 'acl-policies': return tables.acl.listPolicies()
+    case 'acl-tokens': return tables.acl.tokenRows()
+    default: return assertNever(section, 'snapshot section')
   }
 }
 
@@ -308,10 +320,7 @@ function loadRow (tables: Tables, section: SnapshotSection, value: unknown): str
       return undefined
     case 'acl-policies': return loadIndexed(tables, 'acl-policies', validateAclPolicyRow(value, path), row => tables.acl.loadPolicy(row))
     case 'acl-tokens': return loadIndexed(tables, 'acl-tokens', validateAclTokenRow(value, path), row => tables.acl.loadToken(row))
-    default: {
-      const unknown: never = section
-      return `unknown snapshot section ${String(unknown)}`
-    }
+    default: return assertNever(section, 'snapshot section')
   }
 }
 

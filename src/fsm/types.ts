@@ -40,7 +40,12 @@ export interface RowIndexes {
   readonly ModifyIndex: number
 }
 
-/** A write the state store refused because of the state it found (never a programmer error). */
+/**
+ * A write the state store refused because of the state it found (never a programmer error):
+ * ERR_CONFLICT (duplicate intention pair, policy name or token secret, node ID held by another
+ * node), ERR_NOT_FOUND (update of a missing intention) or ERR_INVALID_INPUT (a reference to
+ * something that does not exist, e.g. a check's unknown service or a token's unknown policy).
+ */
 export interface WriteRejected {
   readonly ok: false
   readonly code: ErrorCode

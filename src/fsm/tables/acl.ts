@@ -54,7 +54,7 @@ export class AclTables {
 
   setToken (index: number, input: AclTokenInput): WriteOutcome {
     const holder = this.accessorBySecret.get(input.SecretID)
-    if (holder !== undefined && holder !== input.AccessorID) return reject('ERR_INVALID_INPUT', 'Invalid Token: SecretID is already in use')
+    if (holder !== undefined && holder !== input.AccessorID) return reject('ERR_CONFLICT', 'Invalid Token: SecretID is already in use')
     const links: AclLink[] = []
     for (const id of input.PolicyIDs) {
       const policy = this.policies.get(id)
@@ -80,7 +80,7 @@ export class AclTables {
 
   setPolicy (index: number, input: AclPolicyInput): WriteOutcome {
     const holder = this.policyIdByName.get(input.Name)
-    if (holder !== undefined && holder !== input.ID) return reject('ERR_INVALID_INPUT', `Invalid Policy: A Policy with Name ${JSON.stringify(input.Name)} already exists`)
+    if (holder !== undefined && holder !== input.ID) return reject('ERR_CONFLICT', `Invalid Policy: A Policy with Name ${JSON.stringify(input.Name)} already exists`)
     const existing = this.policies.get(input.ID)
     if (existing !== undefined) this.policyIdByName.delete(existing.Name)
     this.policies.set(input.ID, Object.freeze({ ...input, CreateIndex: existing?.CreateIndex ?? index, ModifyIndex: index }))

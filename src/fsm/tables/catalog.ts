@@ -158,11 +158,11 @@ export class CatalogTables {
     const owner = registration.ID === '' ? undefined : this.nodeKeyById.get(registration.ID)
     if (context.writesNode && owner !== undefined && owner !== context.nodeKey) {
       const ownerName = this.mustNode(owner).Node
-      return reject(`node ID ${JSON.stringify(registration.ID)} for node ${JSON.stringify(registration.Node)} aliases existing node ${JSON.stringify(ownerName)}`)
+      return reject('ERR_CONFLICT', `node ID ${JSON.stringify(registration.ID)} for node ${JSON.stringify(registration.Node)} aliases existing node ${JSON.stringify(ownerName)}`)
     }
     for (const check of registration.Checks) {
       if (check.ServiceID === '' || this.registersService(registration, context.nodeKey, check.ServiceID)) continue
-      return reject(`unknown service ID ${JSON.stringify(check.ServiceID)} for check ID ${JSON.stringify(check.CheckID)} on node ${JSON.stringify(registration.Node)}`)
+      return reject('ERR_INVALID_INPUT', `unknown service ID ${JSON.stringify(check.ServiceID)} for check ID ${JSON.stringify(check.CheckID)} on node ${JSON.stringify(registration.Node)}`)
     }
     return undefined
   }
@@ -378,8 +378,8 @@ export class CatalogTables {
   }
 }
 
-function reject (message: string): WriteRejected {
-  return { ok: false, code: 'ERR_INVALID_INPUT', message }
+function reject (code: WriteRejected['code'], message: string): WriteRejected {
+  return { ok: false, code, message }
 }
 
 function mapOf<V> (outer: Map<string, Map<string, V>>, key: string): Map<string, V> {

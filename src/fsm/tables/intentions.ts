@@ -76,7 +76,7 @@ export class IntentionTable {
     const owner = this.idByPair.get(pairKey(input))
     switch (mode) {
       case 'create':
-        if (this.rows.has(input.ID)) return reject('ERR_INVALID_INPUT', `an intention with ID ${JSON.stringify(input.ID)} already exists`)
+        if (this.rows.has(input.ID)) return reject('ERR_CONFLICT', `an intention with ID ${JSON.stringify(input.ID)} already exists`)
         if (owner !== undefined) return this.duplicate(owner)
         return this.put(index, input, undefined)
       case 'update': {
@@ -87,7 +87,7 @@ export class IntentionTable {
       }
       case 'upsert': {
         if (owner !== undefined) return this.put(index, { ...input, ID: owner }, this.mustGet(owner))
-        if (this.rows.has(input.ID)) return reject('ERR_INVALID_INPUT', `an intention with ID ${JSON.stringify(input.ID)} already exists for another pair`)
+        if (this.rows.has(input.ID)) return reject('ERR_CONFLICT', `an intention with ID ${JSON.stringify(input.ID)} already exists for another pair`)
         return this.put(index, input, undefined)
       }
       default:
@@ -131,7 +131,7 @@ export class IntentionTable {
 
   private duplicate (ownerId: string): WriteRejected {
     const owner = this.mustGet(ownerId)
-    return reject('ERR_INVALID_INPUT', `duplicate intention found: ${describeIntention(owner)} (ID: ${owner.ID}, Precedence: ${owner.Precedence})`)
+    return reject('ERR_CONFLICT', `duplicate intention found: ${describeIntention(owner)} (ID: ${owner.ID}, Precedence: ${owner.Precedence})`)
   }
 
   private index (row: IntentionRow): void {

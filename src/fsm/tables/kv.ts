@@ -160,12 +160,14 @@ export class KvTable {
 
   /** Makes `key` hold `row` (or nothing), keeping rows and keys in step. */
   private restoreRow (key: string, row: KvEntry | undefined): void {
+    const existed = this.rows.has(key)
     if (row === undefined) {
       this.rows.delete(key)
-      this.keys.delete(key)
+      if (existed) this.keys.delete(key)
     } else {
       this.rows.set(key, row)
-      this.keys.insert(key)
+      // Updating an existing key leaves the sorted set alone (no binary search on the hot path).
+      if (!existed) this.keys.insert(key)
     }
     assert(this.rows.size === this.keys.size, `kv rows (${this.rows.size}) and sorted keys (${this.keys.size}) disagree`)
   }

@@ -16,9 +16,18 @@ import { assert } from '../../util/assert.js'
 
 const chunkLengthMax = 512
 
+// UTF-16 code unit order differs from code point order only where the first difference pairs a
+// surrogate (U+D800..U+DFFF) with a unit in U+E000..U+FFFF, so both strings hold a unit >= U+D800.
+const highUnit = /[\ud800-\uffff]/
+
 /** Compares strings by UTF-8 bytes (code points): negative, zero or positive. */
 export function compareKeys (a: string, b: string): number {
   if (a === b) return 0
+  if (!highUnit.test(a) || !highUnit.test(b)) return a < b ? -1 : 1
+  return compareCodePoints(a, b)
+}
+
+function compareCodePoints (a: string, b: string): number {
   const length = Math.min(a.length, b.length)
   for (let offset = 0; offset < length; offset += 1) {
     const unitA = a.charCodeAt(offset)

@@ -89,7 +89,7 @@ test('a node ID already used by another node is rejected', () => {
   const harness = new FsmHarness()
   harness.apply({ type: 'catalogRegister', Registration: registration({ Node: 'alpha', ID: 'id-1' }) })
   const outcome = harness.apply({ type: 'catalogRegister', Registration: registration({ Node: 'beta', ID: 'id-1' }) })
-  assert.equal(outcome.ok, false)
+  assert.deepEqual(outcome, { ok: false, code: 'ERR_CONFLICT', message: 'node ID "id-1" for node "beta" aliases existing node "alpha"' })
   assert.equal(harness.reader.catalogNode('beta'), undefined)
   assert.deepEqual(harness.apply({ type: 'catalogRegister', Registration: registration({ Node: 'alpha', ID: 'id-2' }) }), { ok: true })
   assert.deepEqual(harness.apply({ type: 'catalogRegister', Registration: registration({ Node: 'beta', ID: 'id-1' }) }), { ok: true }, 'the old ID was released')

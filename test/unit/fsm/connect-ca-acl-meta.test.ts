@@ -61,7 +61,7 @@ test('ACL policies: unique names, rename frees the old name, delete', () => {
   const harness = new FsmHarness()
   assert.deepEqual(harness.apply({ type: 'aclPolicySet', Policy: aclPolicy({ ID: 'p1', Name: 'ops' }) }), { ok: true })
   const clash = harness.apply({ type: 'aclPolicySet', Policy: aclPolicy({ ID: 'p2', Name: 'ops' }) })
-  assert.equal(clash.ok, false)
+  assert.deepEqual(clash, { ok: false, code: 'ERR_CONFLICT', message: 'Invalid Policy: A Policy with Name "ops" already exists' })
   harness.apply({ type: 'aclPolicySet', Policy: aclPolicy({ ID: 'p1', Name: 'ops-renamed' }) })
   assert.equal(harness.reader.aclPolicyByName('ops'), undefined)
   assert.equal(harness.reader.aclPolicyByName('ops-renamed')?.CreateIndex, 1)
@@ -88,7 +88,7 @@ test('ACL tokens: policy links must exist, names follow renames, deleted policie
 test('ACL tokens: SecretIDs are unique; an update may change the secret; delete frees it', () => {
   const harness = new FsmHarness()
   harness.apply({ type: 'aclTokenSet', Token: aclToken({ AccessorID: 'a1', SecretID: 's1' }) })
-  assert.equal(harness.apply({ type: 'aclTokenSet', Token: aclToken({ AccessorID: 'a2', SecretID: 's1' }) }).ok, false)
+  assert.deepEqual(harness.apply({ type: 'aclTokenSet', Token: aclToken({ AccessorID: 'a2', SecretID: 's1' }) }), { ok: false, code: 'ERR_CONFLICT', message: 'Invalid Token: SecretID is already in use' })
   harness.apply({ type: 'aclTokenSet', Token: aclToken({ AccessorID: 'a1', SecretID: 's2' }) })
   assert.equal(harness.reader.aclTokenBySecret('s1'), undefined)
   assert.equal(harness.reader.aclTokenBySecret('s2')?.AccessorID, 'a1')

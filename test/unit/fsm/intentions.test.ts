@@ -24,7 +24,7 @@ test('create stores the intention with its precedence; a second intention for th
   assert.equal(row?.CreateIndex, 1)
   assert.equal(harness.reader.tableIndex('connect-intentions'), 1)
   const duplicate = harness.apply({ type: 'intentionUpsert', Mode: 'create', Intention: intention({ ID: 'i2' }) })
-  assert.deepEqual(duplicate, { ok: false, code: 'ERR_INVALID_INPUT', message: 'duplicate intention found: DENY default/web => default/db (ID: i1, Precedence: 9)' })
+  assert.deepEqual(duplicate, { ok: false, code: 'ERR_CONFLICT', message: 'duplicate intention found: DENY default/web => default/db (ID: i1, Precedence: 9)' })
   assert.equal(harness.reader.intention('i2'), undefined)
   assert.equal(harness.reader.tableIndex('connect-intentions'), 1)
 })

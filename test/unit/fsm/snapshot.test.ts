@@ -11,6 +11,7 @@ import { Fsm } from '../../../src/fsm/fsm.js'
 import { restoreFromRecords, snapshotRecords, SnapshotRestorer } from '../../../src/fsm/snapshot.js'
 import { tableNames } from '../../../src/fsm/types.js'
 import { AssertionError } from '../../../src/util/assert.js'
+import { crc32c } from '../../../src/util/crc32.js'
 import { SeededPrng } from '../../../src/util/prng.js'
 import { applyRandomCommands, bytes, FsmHarness, readerView } from './helpers.js'
 
@@ -46,6 +47,45 @@ test('snapshotting twice without writes gives the same bytes', () => {
   assert.deepEqual(harness.fsm.snapshot(), harness.fsm.snapshot())
 })
 
+test('same state, same bytes: rows loaded in any order snapshot in the canonical order', () => {
+  const harness = richHarness(16)
+  const data = harness.fsm.snapshot()
+  const packr = new Packr({ useRecords: false })
+  const records: Array<Record<string, unknown>> = []
+  for (let offset = 0; offset < data.length;) {
+    const length = Buffer.from(data.buffer, data.byteOffset + offset, 4).readUInt32BE(0)
+    records.push(packr.unpack(data.subarray(offset + 4, offset + 4 + length)) as Record<string, unknown>)
+    offset += 4 + length
+  }
+  // Reverse the rows within each section (CA roots must stay sorted; they are few anyway).
+  const prefix = records.filter(record => record.kind === 'header' || record.kind === 'tableIndex')
+  const rows = records.filter(record => record.kind === 'row')
+  const sections = [...new Set(rows.map(record => record.section))]
+  const shuffled = sections.flatMap(section => {
+    const inSection = rows.filter(record => record.section === section)
+    return section === 'connect-ca-roots' ? inSection : inSection.reverse()
+  })
+  let checksum = 0
+  const frames = [...prefix, ...shuffled].map(record => {
+    const body = packr.pack(record)
+    const frame = Buffer.alloc(4 + body.length)
+    frame.writeUInt32BE(body.length, 0)
+    frame.set(body, 4)
+    checksum = crc32c(frame, checksum)
+    return frame
+  })
+  const end = packr.pack({ kind: 'end', records: frames.length, checksum })
+  const endFrame = Buffer.alloc(4 + end.length)
+  endFrame.writeUInt32BE(end.length, 0)
+  endFrame.set(end, 4)
+  const reordered = Buffer.concat([...frames, endFrame])
+  assert.notDeepEqual(reordered, Buffer.from(data), 'the reordered snapshot differs in bytes')
+  const restored = new Fsm()
+  restored.restore(reordered)
+  assert.deepEqual(restored.snapshot(), data)
+  assert.deepEqual(readerView(restored.reader), readerView(harness.reader))
+})
+
 test('the restorer accepts arbitrary chunk boundaries', () => {
   const harness = richHarness(13)
   const data = harness.fsm.snapshot()
@@ -72,6 +112,18 @@ test('streaming yields several whole-record chunks whose concatenation is the sn
   const restored = restoreFromRecords(chunks)
   assert.equal(restored.appliedIndex, 3000)
   assert.equal(restored.tables.kv.size, 3000)
+})
+
+test('a streamed snapshot describes the moment it was started, even if writes follow', () => {
+  const harness = richHarness(17)
+  const expected = harness.fsm.snapshot()
+  const iterator = snapshotRecords(harness.fsm.stateStore)
+  const first = iterator.next()
+  for (let key = 0; key < 50; key += 1) harness.apply({ type: 'kvSet', Key: `late/${key}`, Value: bytes('x'), Flags: 0 })
+  harness.apply({ type: 'kvDelete', Key: '', Recurse: true })
+  assert.ok(first.done !== true)
+  const streamed = Buffer.concat([first.value, ...iterator])
+  assert.deepEqual(streamed, Buffer.from(expected))
 })
 
 test('corrupt snapshots are refused and leave the live state untouched', () => {
