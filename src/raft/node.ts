@@ -56,6 +56,8 @@ export interface RaftNodeOptions {
   readonly limits?: Partial<typeof defaultCoreLimits>
   /** Called after each committed entry is applied (blocking queries hook in here). */
   readonly onApplied?: (entry: Entry, result: unknown) => void
+  /** Serves transport requests of kind 'rpc' (the server RPC endpoints, src/rpc). */
+  readonly rpcHandler?: (from: NodeId, payload: unknown) => Promise<unknown>
   /** Called once the node has stopped itself after a storage failure or broken invariant. */
   readonly onFatal?: (err: Error) => void
 }
@@ -84,15 +86,15 @@ type ForwardRequest =
   | { readonly kind: 'readIndex' }
   | { readonly kind: 'confChange', readonly change: ConfChange }
 
-/** `tcp://host:port PUBLICKEY` as stored in the configuration. */
-export function formatPeerAddress (info: PeerInfo): string {
-  return `${info.endpoint} ${info.publicKey}`
+/** `tcp://host:port PUBLICKEY [node-name]` as stored in the configuration. */
+export function formatPeerAddress (info: PeerInfo, name?: string): string {
+  return name === undefined ? `${info.endpoint} ${info.publicKey}` : `${info.endpoint} ${info.publicKey} ${name}`
 }
 
-export function parsePeerAddress (address: string): PeerInfo {
-  const [endpoint, publicKey] = address.split(' ')
+export function parsePeerAddress (address: string): PeerInfo & { readonly name?: string } {
+  const [endpoint, publicKey, name] = address.split(' ')
   assert(endpoint !== undefined && publicKey !== undefined && publicKey.length === 40, `malformed peer address ${JSON.stringify(address)}`)
-  return { endpoint, publicKey }
+  return name === undefined ? { endpoint, publicKey } : { endpoint, publicKey, name }
 }
 
 export class RaftNode {
@@ -103,6 +105,7 @@ export class RaftNode {
   private tickTimer: NodeJS.Timeout | null = null
   private draining = false
   private listening = false
+  private lastLeaderContact = 0
   private savedHardState: HardState = { term: 0, votedFor: null, commit: 0 }
   private stopped = false
   private appliedIndex = 0
@@ -178,6 +181,13 @@ export class RaftNode {
   // Public API.
 
   status (): CoreStatus { return this.core.status() }
+  get started (): boolean { return this.core !== undefined }
+  /** Milliseconds since this node last heard from a leader (0 on the leader, Infinity if never). */
+  lastContactMs (): number {
+    if (this.core === undefined) return Infinity
+    if (this.core.role === 'leader') return 0
+    return this.lastLeaderContact === 0 ? Infinity : Date.now() - this.lastLeaderContact
+  }
   get applied (): number { return this.appliedIndex }
   get isLeader (): boolean { return this.core.role === 'leader' }
   get leaderId (): NodeId | null { return this.core.leader }
@@ -287,13 +297,18 @@ export class RaftNode {
 
   private onMessage (message: Message): void {
     if (this.stopped || this.core === undefined) return
+    if (message.type === 'append' || message.type === 'heartbeat' || message.type === 'snapshot') this.lastLeaderContact = Date.now()
     this.core.step(message)
     this.sendUrgent()
     this.kick()
   }
 
   private async onRequest (from: NodeId, payload: unknown): Promise<unknown> {
-    const request = payload as ForwardRequest
+    const request = payload as ForwardRequest | { kind: 'rpc' }
+    if (request.kind === 'rpc') {
+      if (this.options.rpcHandler === undefined) throw new ControlPlaneError('ERR_INVALID_INPUT', `${this.id} serves no RPC`)
+      return await this.options.rpcHandler(from, payload)
+    }
     if (this.core === undefined || this.core.role !== 'leader') {
       throw new ControlPlaneError('ERR_NOT_LEADER', `${this.id} is not the leader`, { details: { leaderHint: this.core.leader } })
     }

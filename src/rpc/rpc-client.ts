@@ -1,0 +1,70 @@
+/**
+ * ServerApi on a client agent: every call goes to a server over the ZeroMQ CURVE transport as
+ * `{ kind: 'rpc', method, args }` and runs there (LocalServerApi.handle). Servers come from the
+ * agent's member list; a call picks one at random. A read that fails because the server is
+ * unreachable is retried once on another server; a write is not (its outcome is unknown).
+ */
+import { ControlPlaneError, isControlPlaneError } from '../util/errors.js'
+import type { NodeId } from '../raft/core/types.js'
+import type { RaftTransport } from '../raft/transport.js'
+import type { RpcRequest } from './server-api.js'
+import type { ServerApi } from './types.js'
+
+export interface RpcClientOptions {
+  readonly transport: RaftTransport
+  readonly servers: () => readonly NodeId[]
+  readonly logger: { warn (fields: Record<string, unknown>, message: string): void }
+  readonly timeoutSlackMs?: number
+}
+
+const readMethods = new Set<keyof ServerApi>([
+  'kvGet', 'kvKeys', 'catalogServices', 'catalogService', 'catalogNodes', 'catalogNode', 'healthService',
+  'statusLeader', 'statusPeers', 'raftConfiguration', 'snapshotSave'
+])
+
+// The class implements ServerApi by forwarding each method; the methods are generated below.
+export interface RpcClient extends ServerApi {}
+export class RpcClient {
+  constructor (private readonly options: RpcClientOptions) {}
+
+  async call (method: keyof ServerApi, args: readonly unknown[]): Promise<unknown> {
+    const servers = [...this.options.servers()]
+    if (servers.length === 0) throw new ControlPlaneError('ERR_NO_LEADER', 'No known Consul servers')
+    const attempts = readMethods.has(method) ? Math.min(2, servers.length) : 1
+    const waitMs = queryWaitMs(args)
+    let lastError: unknown
+    for (let attempt = 0; attempt < attempts; attempt += 1) {
+      const server = servers.splice(Math.floor(Math.random() * servers.length), 1)[0]!
+      const request: RpcRequest = { kind: 'rpc', method, args }
+      try {
+        return await this.options.transport.request(server, request, { timeoutMs: waitMs + (this.options.timeoutSlackMs ?? 10_000) })
+      } catch (err) {
+        lastError = err
+        if (!isControlPlaneError(err, 'ERR_TRANSPORT') && !isControlPlaneError(err, 'ERR_TIMEOUT')) throw err
+        this.options.logger.warn({ server, method, err: (err as Error).message }, 'RPC to server failed')
+      }
+    }
+    throw lastError
+  }
+}
+
+const methods: ReadonlyArray<keyof ServerApi> = [
+  'kvGet', 'kvKeys', 'kvPut', 'kvDelete', 'txn', 'catalogRegister', 'catalogDeregister', 'catalogServices', 'catalogService',
+  'catalogNodes', 'catalogNode', 'healthService', 'statusLeader', 'statusPeers', 'raftConfiguration', 'raftRemovePeer',
+  'raftTransferLeader', 'snapshotSave', 'snapshotRestore'
+]
+for (const method of methods) {
+  Object.defineProperty(RpcClient.prototype, method, {
+    value: async function (this: RpcClient, ...args: unknown[]) { return await this.call(method, args) },
+    writable: false
+  })
+}
+
+/** A blocking query's wait, so the transport deadline outlasts it. */
+function queryWaitMs (args: readonly unknown[]): number {
+  for (const arg of args) {
+    const wait = (arg as { maxQueryTimeMs?: unknown } | null)?.maxQueryTimeMs
+    if (typeof wait === 'number') return wait
+  }
+  return 0
+}

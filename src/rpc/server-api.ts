@@ -1,0 +1,325 @@
+/**
+ * ServerApi on a server: the RPC endpoints. Validate, forward when this node cannot answer,
+ * decide, propose, await apply, return (STYLE §2 "RPC and HTTP").
+ *
+ * Reads: `stale` answers from local state; `consistent` first runs a ReadIndex barrier (which
+ * confirms leadership with a quorum and waits for the local apply), then answers locally; the
+ * default mode is answered by the leader, so a follower forwards the whole call there. Blocking
+ * queries wait on the state store's change listener until an index of the tables they read
+ * passes `minQueryIndex`, or the wait ends.
+ *
+ * Writes are encoded FSM commands proposed through the Raft node, which forwards them to the
+ * leader itself. A write that the store refused (WriteOutcome ok: false) becomes a typed error.
+ *
+ * Called by: the HTTP API on servers (directly) and by client agents (through the transport,
+ * `{ kind: 'rpc', method, args }`, see rpc-client.ts).
+ */
+import { ControlPlaneError } from '../util/errors.js'
+import { encodeCommand, type Command, type CommandResult, type CommandType, type StateReader, type TableName } from '../fsm/index.js'
+import type { RaftNode } from '../raft/node.js'
+import type { RaftTransport } from '../raft/transport.js'
+import { parsePeerAddress } from '../raft/node.js'
+import type {
+  CatalogDeregistration, CatalogRegistration, DirEntry, KvDeleteOptions, KvPutOptions, QueryMeta, QueryOptions, QueryResult,
+  RaftConfigurationReply, ServerApi, TxnKvOp, TxnResult, WriteOptions
+} from './types.js'
+
+export interface RpcRequest {
+  readonly kind: 'rpc'
+  readonly method: keyof ServerApi
+  readonly args: readonly unknown[]
+}
+
+/** Marks a full-state restore entry in the log (see ServerStateMachine in src/agent). */
+export const restoreEntryMagic = new TextEncoder().encode('WEFT-RESTORE\u0000')
+
+export interface LocalServerApiOptions {
+  readonly raft: RaftNode
+  readonly reader: StateReader
+  readonly transport: RaftTransport
+  /** Takes a snapshot of the FSM with the index it covers. */
+  readonly snapshot: () => { index: number, data: Uint8Array }
+  readonly forwardSlackMs?: number
+  readonly writeTimeoutMs?: number
+}
+
+export class LocalServerApi implements ServerApi {
+  constructor (private readonly options: LocalServerApiOptions) {}
+
+  // -------------------------------------------------------------------------------------------
+  // Dispatch of forwarded calls.
+
+  /** Runs a call that arrived over the transport from a client agent or a follower. */
+  async handle (request: RpcRequest): Promise<unknown> {
+    const method = this[request.method] as unknown
+    if (typeof method !== 'function' || !Object.prototype.hasOwnProperty.call(LocalServerApi.prototype, request.method)) {
+      throw new ControlPlaneError('ERR_INVALID_INPUT', `unknown RPC method ${String(request.method)}`)
+    }
+    return await (method as (...args: unknown[]) => Promise<unknown>).apply(this, [...request.args])
+  }
+
+  private async forwardToLeader<T> (method: keyof ServerApi, args: readonly unknown[], waitMs: number): Promise<T> {
+    const leader = this.options.raft.leaderId
+    if (leader === null) throw new ControlPlaneError('ERR_NO_LEADER', 'No cluster leader')
+    const request: RpcRequest = { kind: 'rpc', method, args }
+    return await this.options.transport.request(leader, request, { timeoutMs: waitMs + (this.options.forwardSlackMs ?? 5_000) }) as T
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Reads.
+
+  private async read<T> (
+    method: keyof ServerApi, args: readonly unknown[], query: QueryOptions, tables: readonly TableName[], run: () => T
+  ): Promise<QueryResult<T>> {
+    const raft = this.options.raft
+    if (query.consistency === 'default' && !raft.isLeader) return await this.forwardToLeader(method, args, query.maxQueryTimeMs)
+    if (query.consistency === 'consistent') await raft.readBarrier({ timeoutMs: 10_000 })
+    if (query.minQueryIndex > 0) await this.waitForChange(tables, query.minQueryIndex, query.maxQueryTimeMs)
+    const value = run()
+    return { meta: this.meta(tables, query), value }
+  }
+
+  private meta (tables: readonly TableName[], query: QueryOptions): QueryMeta {
+    const raft = this.options.raft
+    const lastContact = raft.lastContactMs()
+    return {
+      index: Math.max(1, this.options.reader.maxTableIndex(tables)),
+      knownLeader: raft.leaderId !== null,
+      lastContactMs: Number.isFinite(lastContact) ? lastContact : 0,
+      effectiveConsistency: query.consistency === 'default' ? 'leader' : query.consistency
+    }
+  }
+
+  /** Resolves once one of the tables moves past `index`, or after `waitMs`. */
+  private async waitForChange (tables: readonly TableName[], index: number, waitMs: number): Promise<void> {
+    const reader = this.options.reader
+    if (reader.maxTableIndex(tables) > index) return
+    await new Promise<void>(resolve => {
+      const timer = setTimeout(done, waitMs)
+      const unsubscribe = reader.onChange(change => {
+        for (const table of tables) {
+          if (change.tables.has(table) && reader.maxTableIndex(tables) > index) { done(); return }
+        }
+      })
+      function done (): void {
+        clearTimeout(timer)
+        unsubscribe()
+        resolve()
+      }
+    })
+  }
+
+  async kvGet (key: string, options: { recurse: boolean }, query: QueryOptions): Promise<QueryResult<readonly DirEntry[]>> {
+    return await this.read('kvGet', [key, options, query], query, ['kvs'], () => {
+      const reader = this.options.reader
+      const rows = options.recurse ? reader.kvList(key) : [reader.kvGet(key)].filter(row => row !== undefined)
+      return rows.map(row => ({
+        Key: row.Key,
+        Value: row.Value.byteLength === 0 ? null : row.Value,
+        Flags: row.Flags,
+        LockIndex: row.LockIndex,
+        CreateIndex: row.CreateIndex,
+        ModifyIndex: row.ModifyIndex,
+        ...(row.Session !== undefined ? { Session: row.Session } : {})
+      }))
+    })
+  }
+
+  async kvKeys (prefix: string, separator: string | null, query: QueryOptions): Promise<QueryResult<readonly string[]>> {
+    return await this.read('kvKeys', [prefix, separator, query], query, ['kvs'], () => this.options.reader.kvKeys(prefix, separator ?? ''))
+  }
+
+  async catalogServices (query: QueryOptions): Promise<QueryResult<Readonly<Record<string, readonly string[]>>>> {
+    return await this.read('catalogServices', [query], query, ['services'], () => {
+      const result: Record<string, readonly string[]> = {}
+      for (const summary of this.options.reader.catalogServiceSummaries()) result[summary.Name] = summary.Tags
+      return result
+    })
+  }
+
+  async catalogService (name: string, options: { tags: readonly string[] }, query: QueryOptions): Promise<QueryResult<readonly unknown[]>> {
+    return await this.read('catalogService', [name, options, query], query, ['nodes', 'services'], () =>
+      this.options.reader.catalogServiceInstances(name).filter(instance => hasTags(instance as unknown as { ServiceTags?: readonly string[] }, options.tags)))
+  }
+
+  async catalogNodes (query: QueryOptions): Promise<QueryResult<readonly unknown[]>> {
+    return await this.read('catalogNodes', [query], query, ['nodes'], () => this.options.reader.catalogNodes())
+  }
+
+  async catalogNode (name: string, query: QueryOptions): Promise<QueryResult<unknown | null>> {
+    return await this.read('catalogNode', [name, query], query, ['nodes', 'services'], () => {
+      const reader = this.options.reader
+      const node = reader.catalogNode(name)
+      if (node === undefined) return null
+      const services: Record<string, unknown> = {}
+      for (const service of reader.catalogNodeServices(name)) services[service.ID] = service
+      return { Node: node, Services: services }
+    })
+  }
+
+  async healthService (name: string, options: { passing: boolean, tags: readonly string[] }, query: QueryOptions): Promise<QueryResult<readonly unknown[]>> {
+    return await this.read('healthService', [name, options, query], query, ['nodes', 'services', 'checks'], () =>
+      this.options.reader.healthService(name, { connect: false }).filter(entry => {
+        const health = entry as unknown as { Service: { Tags?: readonly string[] }, Checks: ReadonlyArray<{ Status: string }> }
+        if (!hasTags({ ServiceTags: health.Service.Tags ?? [] }, options.tags)) return false
+        return !options.passing || health.Checks.every(check => check.Status === 'passing')
+      }))
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Writes.
+
+  private async apply<K extends CommandType> (command: Command & { type: K }): Promise<CommandResult<K>> {
+    const bytes = encodeCommand(command)
+    const outcome = await this.options.raft.propose(bytes, { timeoutMs: this.options.writeTimeoutMs ?? 10_000 })
+    return outcome.result as CommandResult<K>
+  }
+
+  async kvPut (key: string, value: Uint8Array, options: KvPutOptions, _write: WriteOptions): Promise<boolean> {
+    return await this.apply({ type: 'kvSet', Key: key, Value: value, Flags: options.flags, ...(options.cas !== null ? { Cas: options.cas } : {}) })
+  }
+
+  async kvDelete (key: string, options: KvDeleteOptions, _write: WriteOptions): Promise<boolean> {
+    return await this.apply({ type: 'kvDelete', Key: key, Recurse: options.recurse, ...(options.cas !== null ? { Cas: options.cas } : {}) })
+  }
+
+  async txn (ops: readonly TxnKvOp[], query: QueryOptions): Promise<TxnResult> {
+    for (const [index, op] of ops.entries()) {
+      if (op.Verb === 'lock' || op.Verb === 'unlock' || op.Verb === 'check-session') {
+        throw new ControlPlaneError('ERR_INVALID_INPUT', `operation ${index}: verb "${op.Verb}" needs sessions, which weft does not support yet`)
+      }
+    }
+    const fsmOps = ops.map(toFsmTxnOp)
+    // TODO(weft): serve read-only transactions as reads without a log write (#3); through the
+    // log they are linearizable, only slower.
+    void query
+    const outcome = await this.apply({ type: 'kvTxn', Ops: fsmOps })
+    return toTxnResult(outcome, this.options.reader.tableIndex('kvs'))
+  }
+
+  async catalogRegister (registration: CatalogRegistration, _write: WriteOptions): Promise<boolean> {
+    const outcome = await this.apply({ type: 'catalogRegister', Registration: registration as never })
+    if (!outcome.ok) throw new ControlPlaneError(outcome.code, outcome.message)
+    return true
+  }
+
+  async catalogDeregister (deregistration: CatalogDeregistration, _write: WriteOptions): Promise<boolean> {
+    const outcome = await this.apply({ type: 'catalogDeregister', Deregistration: deregistration as never })
+    if (!outcome.ok) throw new ControlPlaneError(outcome.code, outcome.message)
+    return true
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Status and operator.
+
+  private servers (): RaftConfigurationReply['Servers'] {
+    const status = this.options.raft.status()
+    const { voters, learners, addresses } = status.configuration
+    return [...voters, ...learners].map(id => {
+      const peer = parsePeerAddress(addresses[id] ?? '')
+      return {
+        ID: id,
+        Node: peer.name ?? id,
+        Address: rpcAddress(peer.endpoint),
+        Leader: id === status.leaderId,
+        ProtocolVersion: '3',
+        Voter: voters.includes(id),
+        LastIndex: id === status.id ? status.lastIndex : (status.progress.get(id)?.match ?? 0)
+      }
+    })
+  }
+
+  async statusLeader (): Promise<string> {
+    const leader = this.options.raft.leaderId
+    if (leader === null) return ''
+    const address = this.options.raft.status().configuration.addresses[leader]
+    return address === undefined ? '' : rpcAddress(parsePeerAddress(address).endpoint)
+  }
+
+  async statusPeers (): Promise<readonly string[]> {
+    const { voters, addresses } = this.options.raft.status().configuration
+    return voters.map(id => rpcAddress(parsePeerAddress(addresses[id] ?? '').endpoint))
+  }
+
+  async raftConfiguration (query: QueryOptions): Promise<RaftConfigurationReply> {
+    const raft = this.options.raft
+    if (query.consistency !== 'stale' && !raft.isLeader) {
+      return await this.forwardToLeader('raftConfiguration', [query], 0)
+    }
+    return { Servers: this.servers(), Index: raft.status().commitIndex }
+  }
+
+  async raftRemovePeer (target: { readonly id: string } | { readonly address: string }, _write: WriteOptions): Promise<void> {
+    const servers = this.servers()
+    const match = 'id' in target ? servers.find(s => s.ID === target.id) : servers.find(s => s.Address === target.address)
+    if (match === undefined) {
+      const what = 'id' in target ? `id "${target.id}"` : `address "${target.address}"`
+      throw new ControlPlaneError('ERR_NOT_FOUND', `${what} was not found in the Raft configuration`)
+    }
+    await this.options.raft.proposeConfChange({ type: 'remove', nodeId: match.ID })
+  }
+
+  async raftTransferLeader (id: string | null, write: WriteOptions): Promise<void> {
+    const raft = this.options.raft
+    if (!raft.isLeader) return await this.forwardToLeader('raftTransferLeader', [id, write], 0)
+    await raft.transferLeadership(id)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Snapshots.
+
+  async snapshotSave (query: QueryOptions): Promise<{ readonly index: number, readonly data: Uint8Array }> {
+    const raft = this.options.raft
+    if (query.consistency !== 'stale' && !raft.isLeader) return await this.forwardToLeader('snapshotSave', [query], 0)
+    return this.options.snapshot()
+  }
+
+  async snapshotRestore (data: Uint8Array, _write: WriteOptions): Promise<void> {
+    const entry = new Uint8Array(restoreEntryMagic.byteLength + data.byteLength)
+    entry.set(restoreEntryMagic, 0)
+    entry.set(data, restoreEntryMagic.byteLength)
+    const outcome = await this.options.raft.propose(entry, { timeoutMs: 60_000 })
+    const result = outcome.result as { ok: boolean, message?: string }
+    if (!result.ok) throw new ControlPlaneError('ERR_INVALID_INPUT', `snapshot rejected: ${result.message ?? 'unreadable'}`)
+  }
+}
+
+function hasTags (instance: { ServiceTags?: readonly string[] }, tags: readonly string[]): boolean {
+  const own = instance.ServiceTags ?? []
+  return tags.every(tag => own.includes(tag))
+}
+
+/** `tcp://127.0.0.11:8300` -> `127.0.0.11:8300`, as Consul reports server addresses. */
+function rpcAddress (endpoint: string): string {
+  return endpoint.replace(/^tcp:\/\//, '')
+}
+
+function toFsmTxnOp (op: TxnKvOp): never {
+  switch (op.Verb) {
+    case 'set': return { Verb: 'set', Key: op.Key, Value: op.Value ?? new Uint8Array(0), Flags: op.Flags } as never
+    case 'cas': return { Verb: 'cas', Key: op.Key, Value: op.Value ?? new Uint8Array(0), Flags: op.Flags, Index: op.Index } as never
+    case 'check-index':
+    case 'delete-cas': return { Verb: op.Verb, Key: op.Key, Index: op.Index } as never
+    default: return { Verb: op.Verb, Key: op.Key } as never
+  }
+}
+
+function toTxnResult (outcome: CommandResult<'kvTxn'>, index: number): TxnResult {
+  if (!outcome.ok) return { ok: false, results: [], errors: outcome.Errors, index }
+  return {
+    ok: true,
+    results: outcome.Results.map(row => ({
+      KV: {
+        Key: row.Key,
+        Value: row.Value === null || row.Value.byteLength === 0 ? null : row.Value,
+        Flags: row.Flags,
+        LockIndex: row.LockIndex,
+        CreateIndex: row.CreateIndex,
+        ModifyIndex: row.ModifyIndex,
+        ...(row.Session !== undefined ? { Session: row.Session } : {})
+      }
+    })),
+    errors: [],
+    index
+  }
+}
