@@ -76,6 +76,8 @@ export class Agent {
   private stopping = false
   private raftStarting = false
   httpAddress = ''
+  /** Set by run.ts: `weft leave` (PUT /v1/agent/leave) asks the process to leave and exit. */
+  onLeaveRequested: (() => void) | null = null
 
   constructor (settings: AgentSettings, logger: Logger) {
     this.settings = settings
