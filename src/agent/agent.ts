@@ -332,6 +332,18 @@ export class Agent {
     await this.startRaft(this.foundingConfiguration(founders))
   }
 
+  /** `weft join ADDR` / PUT /v1/agent/join: contact one more agent now and remember it. */
+  async join (address: string): Promise<void> {
+    try {
+      const info = await discoveryExchange(address, { type: 'join', member: this.selfInfo() }, { key: this.settings.encrypt, timeoutMs: 5_000 })
+      this.remember(info)
+      if (info.role === 'server') this.admit(info.nodeId, formatPeerAddress({ endpoint: info.rpcEndpoint, publicKey: info.publicKey }, info.name))
+      if (this.settings.server) await this.maybeBootstrapOrJoin([info])
+    } catch (err) {
+      throw new ControlPlaneError('ERR_TRANSPORT', `${address}: ${(err as Error).message}`, { cause: err })
+    }
+  }
+
   // -------------------------------------------------------------------------------------------
   // Lifecycle.
 

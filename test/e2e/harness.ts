@@ -11,6 +11,11 @@ export interface Spawned {
   logs (): string
 }
 
+/** The line that says a process is ready: `{"event":"ready"}` or a pino line `msg: "agent ready"`. */
+export function isReadyLine (parsed: Record<string, unknown>): boolean {
+  return parsed.event === 'ready' || parsed.msg === 'agent ready'
+}
+
 export async function spawnReady (command: string, args: readonly string[], options: { timeoutMs: number, what: string }): Promise<Spawned> {
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   const logLines: string[] = []
@@ -29,9 +34,10 @@ export async function spawnReady (command: string, args: readonly string[], opti
       for (let newline = buffer.indexOf('\n'); newline >= 0; newline = buffer.indexOf('\n')) {
         const line = buffer.slice(0, newline)
         buffer = buffer.slice(newline + 1)
+        logLines.push(line + '\n')
         try {
           const parsed = JSON.parse(line) as Record<string, unknown>
-          if (parsed.event === 'ready') {
+          if (isReadyLine(parsed)) {
             clearTimeout(timer)
             resolve(parsed)
           }

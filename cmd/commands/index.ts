@@ -1,0 +1,40 @@
+/**
+ * Every command except `agent` (dispatched before commander, see cli.ts), in help order.
+ * Groups (`kv`, `operator raft`, `snapshot`) are derived from the paths.
+ */
+import type { Command } from '../command.js'
+import { joinCommand } from './join.js'
+import { kvDeleteCommand } from './kv-delete.js'
+import { kvGetCommand } from './kv-get.js'
+import { kvPutCommand } from './kv-put.js'
+import { leaveCommand } from './leave.js'
+import { membersCommand } from './members.js'
+import { listPeersCommand } from './operator-raft-list-peers.js'
+import { removePeerCommand } from './operator-raft-remove-peer.js'
+import { transferLeaderCommand } from './operator-raft-transfer-leader.js'
+import { snapshotRestoreCommand } from './snapshot-restore.js'
+import { snapshotSaveCommand } from './snapshot-save.js'
+import { versionCommand } from './version.js'
+
+export const commands: readonly Command[] = [
+  joinCommand,
+  kvDeleteCommand,
+  kvGetCommand,
+  kvPutCommand,
+  leaveCommand,
+  membersCommand,
+  listPeersCommand,
+  removePeerCommand,
+  transferLeaderCommand,
+  snapshotRestoreCommand,
+  snapshotSaveCommand,
+  versionCommand
+]
+
+/** One-line descriptions of the command groups, for `weft -h` and `weft kv -h`. */
+export const groupSummaries: Readonly<Record<string, string>> = {
+  kv: 'Interact with the key-value store',
+  operator: 'Provides cluster-level tools for weft operators',
+  'operator raft': 'Inspects and changes the Raft peer set of the weft servers',
+  snapshot: 'Saves and restores snapshots of weft server state'
+}

@@ -1,0 +1,59 @@
+/**
+ * The route table: path, allowed methods (in the order Consul lists them in `Allow`), the
+ * handler for each method, and which body limit applies (body.ts).
+ *
+ * A path ending in "/" is a prefix route, as in Consul's mux: the remainder (which may contain
+ * "/", e.g. a KV key) becomes ApiRequest.tail. server.ts registers each path with every HTTP
+ * method and answers OPTIONS and 405 itself from `handlers`' keys.
+ *
+ * Callers: server.ts.
+ */
+import * as agent from './handlers/agent.js'
+import * as catalog from './handlers/catalog.js'
+import * as kv from './handlers/kv.js'
+import * as operator from './handlers/operator.js'
+import { txn } from './handlers/txn.js'
+import type { BodyKind, Handler, HttpMethod } from './types.js'
+
+export interface RouteDefinition {
+  readonly path: string
+  /** Declaration order is the order of the Allow header after OPTIONS. */
+  readonly handlers: Readonly<Partial<Record<HttpMethod, Handler>>>
+  readonly bodyKind: BodyKind
+}
+
+export const routes: readonly RouteDefinition[] = [
+  { path: '/v1/status/leader', handlers: { GET: operator.statusLeader }, bodyKind: 'none' },
+  { path: '/v1/status/peers', handlers: { GET: operator.statusPeers }, bodyKind: 'none' },
+
+  { path: '/v1/kv/', handlers: { GET: kv.kvGet, PUT: kv.kvPut, DELETE: kv.kvDelete }, bodyKind: 'kv' },
+  { path: '/v1/txn', handlers: { PUT: txn }, bodyKind: 'txn' },
+
+  { path: '/v1/catalog/register', handlers: { PUT: catalog.catalogRegister }, bodyKind: 'json' },
+  { path: '/v1/catalog/deregister', handlers: { PUT: catalog.catalogDeregister }, bodyKind: 'json' },
+  { path: '/v1/catalog/services', handlers: { GET: catalog.catalogServices }, bodyKind: 'none' },
+  { path: '/v1/catalog/nodes', handlers: { GET: catalog.catalogNodes }, bodyKind: 'none' },
+  { path: '/v1/catalog/service/', handlers: { GET: catalog.catalogService }, bodyKind: 'none' },
+  { path: '/v1/catalog/node/', handlers: { GET: catalog.catalogNode }, bodyKind: 'none' },
+  { path: '/v1/health/service/', handlers: { GET: catalog.healthService }, bodyKind: 'none' },
+
+  { path: '/v1/agent/self', handlers: { GET: agent.agentSelf }, bodyKind: 'none' },
+  { path: '/v1/agent/members', handlers: { GET: agent.agentMembers }, bodyKind: 'none' },
+  { path: '/v1/agent/join/', handlers: { PUT: agent.agentJoin }, bodyKind: 'none' },
+  { path: '/v1/agent/leave', handlers: { PUT: agent.agentLeave }, bodyKind: 'none' },
+  { path: '/v1/agent/reload', handlers: { PUT: agent.agentReload }, bodyKind: 'none' },
+
+  { path: '/v1/operator/raft/configuration', handlers: { GET: operator.raftConfiguration }, bodyKind: 'none' },
+  { path: '/v1/operator/raft/peer', handlers: { DELETE: operator.raftRemovePeer }, bodyKind: 'none' },
+  { path: '/v1/operator/raft/transfer-leader', handlers: { POST: operator.raftTransferLeader }, bodyKind: 'none' },
+  { path: '/v1/snapshot', handlers: { GET: operator.snapshotSave, PUT: operator.snapshotRestore }, bodyKind: 'snapshot' }
+]
+
+export function allowedMethods (route: RouteDefinition): HttpMethod[] {
+  return Object.keys(route.handlers) as HttpMethod[]
+}
+
+/** Consul's Allow header: OPTIONS first, then the route's methods, comma-joined without spaces. */
+export function allowHeader (route: RouteDefinition): string {
+  return ['OPTIONS', ...allowedMethods(route)].join(',')
+}
