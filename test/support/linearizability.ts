@@ -55,7 +55,16 @@ function apply (state: string | null, entry: HistoryEntry): { ok: boolean, next:
  * information and are dropped up front.
  */
 export function checkRegisterHistory (history: readonly HistoryEntry[], initial: string | null, options: { budget?: number } = {}): CheckResult {
-  const entries = history.filter(entry => entry.known || entry.op.kind !== 'read')
+  // An operation with unknown outcome whose value nobody ever observed may as well never have
+  // happened (a valid choice for it), so it is dropped; this keeps the search small when many
+  // requests failed during crashes.
+  const observed = new Set<string | null>()
+  for (const entry of history) {
+    if (!entry.known) continue
+    if (entry.op.kind === 'read') observed.add(entry.op.value)
+    if (entry.op.kind === 'cas') observed.add(entry.op.expected)
+  }
+  const entries = history.filter(entry => entry.known || (entry.op.kind !== 'read' && observed.has(entry.op.value)))
   const n = entries.length
   if (n === 0) return { linearizable: true, explored: 0, decided: true, detail: 'empty history' }
   if (n > 1024) return { linearizable: false, explored: 0, decided: false, detail: `history of ${n} operations is too long to check` }
