@@ -364,6 +364,12 @@ export class Agent {
     this.stopping = true
     for (const timer of this.timers) clearInterval(timer)
     const raft = this.raft
+    if (this.localApi !== null && raft !== null && raft.started && raft.isLeader && raft.status().configuration.voters.length > 1) {
+      // Hand leadership over while still serving, so writes in flight commit under the new leader.
+      await raft.transferLeadership(null, { timeoutMs: 3_000 }).catch((err: Error) =>
+        this.logger.warn({ err }, 'leadership transfer before stopping failed'))
+    }
+    await this.localApi?.drain(5_000)
     if (raft !== null && raft.started && options.leave) {
       await raft.proposeConfChange({ type: 'remove', nodeId: this.nodeId }, { timeoutMs: 5_000 }).catch((err: Error) =>
         this.logger.warn({ err }, 'leaving the Raft configuration failed'))

@@ -273,6 +273,13 @@ export class RaftNode {
         this.logger.warn({ err }, 'leadership transfer before stopping failed; stopping anyway')
       }
     }
+    if (options.transfer === true && this.proposals.size > 0) {
+      // Entries this node appended as leader commit under the new leader: let their callers
+      // hear the outcome instead of an unknown one.
+      await this.waitUntil(() => this.proposals.size === 0, 5_000, 'pending proposals to settle').catch(() => {
+        this.logger.warn({ pending: this.proposals.size }, 'stopping with proposals still pending; their outcome is unknown')
+      })
+    }
     this.stopped = true
     if (this.tickTimer !== null) clearInterval(this.tickTimer)
     const stoppedError = new ControlPlaneError('ERR_STOPPED', 'the raft node stopped; the outcome of this request is unknown')
@@ -551,7 +558,7 @@ export class RaftNode {
 
   private assertRunning (): void {
     if (this.fatalError !== null) throw new ControlPlaneError('ERR_STOPPED', 'the raft node stopped after a fatal error', { cause: this.fatalError })
-    if (this.stopped) throw new ControlPlaneError('ERR_STOPPED', 'the raft node is stopped')
+    if (this.stopped) throw new ControlPlaneError('ERR_STOPPED', 'the raft node is stopped', { details: { notProcessed: true } })
   }
 
   /** A failed write or a broken invariant: stop serving rather than risk diverging. */

@@ -78,6 +78,8 @@ export interface ZmqTransportOptions {
   readonly heartbeatIntervalMs?: number
   /** Default 5000. */
   readonly heartbeatTimeoutMs?: number
+  /** A send to a peer that is not connected fails after this long (a request: "not delivered"). Default 1000. */
+  readonly sendTimeoutMs?: number
   /** Each kind of warning is logged at most once per this interval. Default 1000. */
   readonly warnIntervalMs?: number
   /** ZAP domain of this transport's ROUTER; must be unique in the process. Default random. */
@@ -94,6 +96,7 @@ export const zmqTransportDefaults = Object.freeze({
   reconnectIntervalMaxMs: 2000,
   heartbeatIntervalMs: 1000,
   heartbeatTimeoutMs: 5000,
+  sendTimeoutMs: 1000,
   warnIntervalMs: 1000
 })
 
@@ -394,12 +397,19 @@ export class ZmqTransport implements RaftTransport {
       reconnectInterval: this.options.reconnectIntervalMs,
       reconnectMaxInterval: this.options.reconnectIntervalMaxMs,
       heartbeatInterval: this.options.heartbeatIntervalMs,
-      heartbeatTimeout: this.options.heartbeatTimeoutMs
+      heartbeatTimeout: this.options.heartbeatTimeoutMs,
+      // A send that cannot reach a connected peer fails (EAGAIN) instead of waiting for the peer to
+      // come back: a request is then known not to have been delivered, and the caller may retry
+      // it elsewhere without risking a duplicate.
+      sendTimeout: this.options.sendTimeoutMs
     })
     const outbox = new Outbox(socket, this.outboxLimits(), {
       // A request whose caller already gave up is not worth sending.
       isWanted: item => item.requestId === undefined || this.pending.has(item.requestId),
-      onSendError: err => this.warnings.warn(`send-error:${id}`, { err, peerId: id }, 'sending to peer failed')
+      onSendError: (err, item) => {
+        if (item.requestId !== undefined) this.rejectUndelivered(item.requestId, id)
+        else this.warnings.warn(`send-error:${id}`, { err, peerId: id }, 'sending to peer failed')
+      }
     })
     const peer: PeerState = { id, info, pairKey, socket, outbox, redial: { delayMs: this.options.reconnectIntervalMs, timer: undefined, closed: false } }
     socket.events.on('handshake', () => { peer.redial.delayMs = this.options.reconnectIntervalMs })
@@ -432,6 +442,15 @@ export class ZmqTransport implements RaftTransport {
       }
       peer.socket.connect(peer.info.endpoint)
     }, delayMs)
+  }
+
+  private rejectUndelivered (requestId: number, peerId: NodeId): void {
+    const pending = this.pending.get(requestId)
+    if (pending === undefined) return
+    this.pending.delete(requestId)
+    clearTimeout(pending.timer)
+    pending.reject(new ControlPlaneError('ERR_TRANSPORT', `could not reach ${peerId} within ${this.options.sendTimeoutMs} ms; the request was not sent`,
+      { details: { peerId, notDelivered: true } }))
   }
 
   private closePeer (peer: PeerState, reason: string): void {
@@ -681,6 +700,7 @@ function resolveOptions (options: ZmqTransportOptions): ResolvedOptions {
     reconnectIntervalMaxMs: options.reconnectIntervalMaxMs ?? zmqTransportDefaults.reconnectIntervalMaxMs,
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? zmqTransportDefaults.heartbeatIntervalMs,
     heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? zmqTransportDefaults.heartbeatTimeoutMs,
+    sendTimeoutMs: options.sendTimeoutMs ?? zmqTransportDefaults.sendTimeoutMs,
     warnIntervalMs: options.warnIntervalMs ?? zmqTransportDefaults.warnIntervalMs,
     zapDomain: options.zapDomain ?? `weft-raft-${randomBytes(8).toString('hex')}`
   }
@@ -803,7 +823,7 @@ interface OutboxLimits {
 
 interface OutboxHooks {
   readonly isWanted: (item: OutboundItem) => boolean
-  readonly onSendError: (err: unknown) => void
+  readonly onSendError: (err: unknown, item: OutboundItem) => void
 }
 
 class Outbox {
@@ -864,7 +884,7 @@ class Outbox {
         this.sentCount += 1
       } catch (err) {
         if (this.stopped || this.socket.closed) return
-        this.hooks.onSendError(err)
+        this.hooks.onSendError(err, item)
       }
     }
   }

@@ -7,7 +7,7 @@
 import { ControlPlaneError, isControlPlaneError } from '../util/errors.js'
 import type { NodeId } from '../raft/core/types.js'
 import type { RaftTransport } from '../raft/transport.js'
-import type { RpcRequest } from './server-api.js'
+import { isSafeToRetry, type RpcRequest } from './server-api.js'
 import type { ServerApi } from './types.js'
 
 export interface RpcClientOptions {
@@ -25,23 +25,31 @@ const readMethods = new Set<keyof ServerApi>([
 // The class implements ServerApi by forwarding each method; the methods are generated below.
 export interface RpcClient extends ServerApi {}
 export class RpcClient {
+  /** The server that answered last: tried first, so a client sticks to a healthy server. */
+  private preferred: NodeId | null = null
   constructor (private readonly options: RpcClientOptions) {}
 
   async call (method: keyof ServerApi, args: readonly unknown[]): Promise<unknown> {
     const servers = [...this.options.servers()]
     if (servers.length === 0) throw new ControlPlaneError('ERR_NO_LEADER', 'No known Consul servers')
-    const attempts = readMethods.has(method) ? Math.min(2, servers.length) : 1
+    const isRead = readMethods.has(method)
     const waitMs = queryWaitMs(args)
     let lastError: unknown
-    for (let attempt = 0; attempt < attempts; attempt += 1) {
-      const server = servers.splice(Math.floor(Math.random() * servers.length), 1)[0]!
+    // Each server at most once; a write moves on only when the failure proves it was not
+    // delivered or not processed there, so it is never applied twice.
+    const order = shuffle(servers, this.preferred)
+    for (const server of order) {
       const request: RpcRequest = { kind: 'rpc', method, args }
       try {
-        return await this.options.transport.request(server, request, { timeoutMs: waitMs + (this.options.timeoutSlackMs ?? 10_000) })
+        const result = await this.options.transport.request(server, request, { timeoutMs: waitMs + (this.options.timeoutSlackMs ?? 10_000) })
+        this.preferred = server
+        return result
       } catch (err) {
         lastError = err
-        if (!isControlPlaneError(err, 'ERR_TRANSPORT') && !isControlPlaneError(err, 'ERR_TIMEOUT')) throw err
-        this.options.logger.warn({ server, method, err: (err as Error).message }, 'RPC to server failed')
+        const retry = isSafeToRetry(err) || (isRead && (isControlPlaneError(err, 'ERR_TRANSPORT') || isControlPlaneError(err, 'ERR_TIMEOUT') || isControlPlaneError(err, 'ERR_STOPPED')))
+        if (!retry) throw err
+        if (this.preferred === server) this.preferred = null
+        this.options.logger.warn({ server, method, err: (err as Error).message }, 'RPC to server failed; trying another')
       }
     }
     throw lastError
@@ -58,6 +66,17 @@ for (const method of methods) {
     value: async function (this: RpcClient, ...args: unknown[]) { return await this.call(method, args) },
     writable: false
   })
+}
+
+function shuffle (servers: readonly NodeId[], preferred: NodeId | null): NodeId[] {
+  const rest = servers.filter(id => id !== preferred)
+  for (let i = rest.length - 1; i > 0; i -= 1) {
+    const j = Math.floor(Math.random() * (i + 1))
+    const swap = rest[i]!
+    rest[i] = rest[j]!
+    rest[j] = swap
+  }
+  return preferred !== null && servers.includes(preferred) ? [preferred, ...rest] : rest
 }
 
 /** A blocking query's wait, so the transport deadline outlasts it. */

@@ -14,7 +14,7 @@
  * Called by: the HTTP API on servers (directly) and by client agents (through the transport,
  * `{ kind: 'rpc', method, args }`, see rpc-client.ts).
  */
-import { ControlPlaneError } from '../util/errors.js'
+import { ControlPlaneError, isControlPlaneError } from '../util/errors.js'
 import { encodeCommand, type Command, type CommandResult, type CommandType, type StateReader, type TableName } from '../fsm/index.js'
 import type { RaftNode } from '../raft/node.js'
 import type { RaftTransport } from '../raft/transport.js'
@@ -40,17 +40,69 @@ export interface LocalServerApiOptions {
   /** Takes a snapshot of the FSM with the index it covers. */
   readonly snapshot: () => { index: number, data: Uint8Array }
   readonly forwardSlackMs?: number
+  /** How long a request waits for a usable leader before failing (Consul's rpc_hold_timeout, 7 s). */
+  readonly holdTimeoutMs?: number
   readonly writeTimeoutMs?: number
 }
 
+/**
+ * Errors that prove a write was not appended anywhere, so it may be tried again: no leader was
+ * known, the node asked was not (or no longer) the leader, the request never left this node, or
+ * the node asked was shutting down and did not look at it.
+ */
+export function isSafeToRetry (err: unknown): boolean {
+  if (!isControlPlaneError(err)) return false
+  if (err.code === 'ERR_NO_LEADER' || err.code === 'ERR_NOT_LEADER') return true
+  const details = (err as { details?: Record<string, unknown> }).details ?? {}
+  return details.notDelivered === true || details.notProcessed === true
+}
+
 export class LocalServerApi implements ServerApi {
+  /** Set while the server shuts down: new RPCs are refused unprocessed, so callers go elsewhere. */
+  private leaving = false
+  private inFlight = 0
+
   constructor (private readonly options: LocalServerApiOptions) {}
+
+  /** Refuses new RPCs from now on and resolves once the ones running have finished (bounded). */
+  async drain (timeoutMs: number): Promise<void> {
+    this.leaving = true
+    const deadline = Date.now() + timeoutMs
+    while (this.inFlight > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
+  }
+
+  /**
+   * Like Consul's rpc_hold_timeout: while there is no usable leader (an election or a leadership
+   * transfer is under way), retry for a while instead of failing at once. Only errors that prove
+   * nothing was appended are retried, so a write is never applied twice.
+   */
+  private async hold<T> (attempt: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + (this.options.holdTimeoutMs ?? 7_000)
+    for (let delayMs = 25; ; delayMs = Math.min(delayMs * 2, 250)) {
+      try {
+        return await attempt()
+      } catch (err) {
+        if (!isSafeToRetry(err) || Date.now() + delayMs > deadline) throw err
+        await new Promise(resolve => setTimeout(resolve, delayMs))
+      }
+    }
+  }
 
   // -------------------------------------------------------------------------------------------
   // Dispatch of forwarded calls.
 
   /** Runs a call that arrived over the transport from a client agent or a follower. */
   async handle (request: RpcRequest): Promise<unknown> {
+    if (this.leaving) throw new ControlPlaneError('ERR_STOPPED', 'this server is shutting down; the request was not processed', { details: { notProcessed: true } })
+    this.inFlight += 1
+    try {
+      return await this.dispatch(request)
+    } finally {
+      this.inFlight -= 1
+    }
+  }
+
+  private async dispatch (request: RpcRequest): Promise<unknown> {
     const method = this[request.method] as unknown
     if (typeof method !== 'function' || !Object.prototype.hasOwnProperty.call(LocalServerApi.prototype, request.method)) {
       throw new ControlPlaneError('ERR_INVALID_INPUT', `unknown RPC method ${String(request.method)}`)
@@ -72,8 +124,8 @@ export class LocalServerApi implements ServerApi {
     method: keyof ServerApi, args: readonly unknown[], query: QueryOptions, tables: readonly TableName[], run: () => T
   ): Promise<QueryResult<T>> {
     const raft = this.options.raft
-    if (query.consistency === 'default' && !raft.isLeader) return await this.forwardToLeader(method, args, query.maxQueryTimeMs)
-    if (query.consistency === 'consistent') await raft.readBarrier({ timeoutMs: 10_000 })
+    if (query.consistency === 'default' && !raft.isLeader) return await this.hold(async () => await this.forwardToLeader(method, args, query.maxQueryTimeMs))
+    if (query.consistency === 'consistent') await this.hold(async () => await raft.readBarrier({ timeoutMs: 10_000 }))
     if (query.minQueryIndex > 0) await this.waitForChange(tables, query.minQueryIndex, query.maxQueryTimeMs)
     const value = run()
     return { meta: this.meta(tables, query), value }
@@ -171,7 +223,7 @@ export class LocalServerApi implements ServerApi {
 
   private async apply<K extends CommandType> (command: Command & { type: K }): Promise<CommandResult<K>> {
     const bytes = encodeCommand(command)
-    const outcome = await this.options.raft.propose(bytes, { timeoutMs: this.options.writeTimeoutMs ?? 10_000 })
+    const outcome = await this.hold(async () => await this.options.raft.propose(bytes, { timeoutMs: this.options.writeTimeoutMs ?? 10_000 }))
     return outcome.result as CommandResult<K>
   }
 
