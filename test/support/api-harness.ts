@@ -79,7 +79,11 @@ export async function startApi (options: HarnessOptions = {}): Promise<ApiHarnes
   const logger = pino({ level: 'debug' }, { write: (line: string) => { logLines.push(line) } })
   const api = createHttpApi({ serverApi: server, agentApi: agent, logger, pretty: false, random: () => 0, ...options })
   const bound = await api.listen('127.0.0.1', 0)
-  return { base: `http://127.0.0.1:${bound.port}`, server, agent, logLines, api, close: async () => { await api.close() } }
+  const close = async (): Promise<void> => {
+    await api.close()
+    server.releaseWaiters()
+  }
+  return { base: `http://127.0.0.1:${bound.port}`, server, agent, logLines, api, close }
 }
 
 /** startApi, closed when the test ends. */

@@ -53,6 +53,7 @@ export class MemoryServerApi implements ServerApi {
   readonly #services = new Map<string, ServiceRecord>()
   readonly #listeners = new Set<() => void>()
   readonly #failures = new Map<keyof ServerApi, Error>()
+  #releasing = false
 
   /** The next call of `method` rejects with `error` (once). */
   failNext (method: keyof ServerApi, error: Error): void {
@@ -61,6 +62,12 @@ export class MemoryServerApi implements ServerApi {
 
   lastCall (method: keyof ServerApi): readonly unknown[] | undefined {
     return this.calls.filter(call => call.method === method).at(-1)?.args
+  }
+
+  /** Ends every blocked read now (test teardown: no 10-minute timer keeps the process alive). */
+  releaseWaiters (): void {
+    this.#releasing = true
+    this.#notify()
   }
 
   /** Waiters currently blocked: lets tests know a blocking query has reached the server. */
@@ -302,7 +309,7 @@ export class MemoryServerApi implements ServerApi {
         this.#listeners.delete(listener)
         resolve()
       }
-      const listener = (): void => { if ((this.#tableIndex.get(table) ?? 0) > minQueryIndex) done() }
+      const listener = (): void => { if (this.#releasing || (this.#tableIndex.get(table) ?? 0) > minQueryIndex) done() }
       const timer = setTimeout(done, maxQueryTimeMs)
       this.#listeners.add(listener)
     })
