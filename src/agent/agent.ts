@@ -145,7 +145,8 @@ export class Agent {
       raft: this.raft,
       reader: fsm.reader,
       transport: this.transport!,
-      snapshot: () => ({ index: fsm.reader.appliedIndex(), data: fsm.snapshot() })
+      snapshot: () => ({ index: fsm.reader.appliedIndex(), data: fsm.snapshot() }),
+      datacenter: settings.datacenter
     })
     this.serverApi = this.localApi
     await this.raft.listen()
@@ -406,7 +407,9 @@ export class ServerStateMachine implements StateMachine {
   apply (entry: Entry): unknown {
     if (startsWith(entry.data, restoreEntryMagic)) {
       try {
-        this.fsm.restore(entry.data.subarray(restoreEntryMagic.byteLength))
+        // The snapshot's rows take this entry's index: its own indexes may lie ahead of this
+        // cluster's log (a fresh cluster) and applied indexes must only grow.
+        this.fsm.restore(entry.data.subarray(restoreEntryMagic.byteLength), { stampIndex: entry.index })
         return { ok: true }
       } catch (err) {
         return { ok: false, message: (err as Error).message }

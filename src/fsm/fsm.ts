@@ -17,7 +17,7 @@ import type { Entry } from '../raft/core/types.js'
 import type { StateMachine } from '../raft/node.js'
 import { AssertionError, assert, assertNever, assertSafeIndex } from '../util/assert.js'
 import { decodeCommand, validateCommand, type Command, type CommandResult, type CommandType } from './commands.js'
-import { restoreStore, snapshotBytes } from './snapshot.js'
+import { restoreStore, snapshotBytes, type RestoreOptions } from './snapshot.js'
 import type { StateReader } from './state-reader.js'
 import { StateStore } from './state-store.js'
 
@@ -58,9 +58,10 @@ export class Fsm implements StateMachine {
     return snapshotBytes(this.store)
   }
 
-  restore (data: Uint8Array): void {
+  /** `options.stampIndex`: a user's snapshot applied as the log entry at that index (see RestoreOptions). */
+  restore (data: Uint8Array, options: RestoreOptions = {}): void {
     try {
-      restoreStore(this.store, [data])
+      restoreStore(this.store, [data], options)
     } catch (err) {
       throw new AssertionError(`cannot restore the state machine from a ${data.length}-byte snapshot: ${(err as Error).message}`, { cause: err })
     }

@@ -174,16 +174,28 @@ export interface RestoredState {
   readonly appliedIndex: number
 }
 
+export interface RestoreOptions {
+  /**
+   * Restore as if every row had been written at this index: CreateIndex, ModifyIndex, the
+   * tables' and service names' indexes (those not 0) and the applied index all become it. For a
+   * user's snapshot (PUT /v1/snapshot) applied as the log entry at this index: the snapshot's
+   * own indexes come from another point in time (or another cluster) and may lie ahead of this
+   * cluster's log, which would break the rule that applied indexes only grow, or behind it,
+   * which would send X-Consul-Index backwards. Without it (Raft's own snapshots) indexes are kept.
+   */
+  readonly stampIndex?: number
+}
+
 /** Restores a snapshot given as chunks (one whole buffer is fine) into a fresh set of tables. */
-export function restoreFromRecords (chunks: Iterable<Uint8Array>): RestoredState {
-  const restorer = new SnapshotRestorer()
+export function restoreFromRecords (chunks: Iterable<Uint8Array>, options: RestoreOptions = {}): RestoredState {
+  const restorer = new SnapshotRestorer(options)
   for (const chunk of chunks) restorer.push(chunk)
   return restorer.finish()
 }
 
 /** Restores `chunks` and swaps the result into `store` (listeners hear that every table changed). */
-export function restoreStore (store: StateStore, chunks: Iterable<Uint8Array>): void {
-  const restored = restoreFromRecords(chunks)
+export function restoreStore (store: StateStore, chunks: Iterable<Uint8Array>, options: RestoreOptions = {}): void {
+  const restored = restoreFromRecords(chunks, options)
   store.replaceTables(restored.tables, restored.appliedIndex)
 }
 
@@ -193,7 +205,12 @@ export function restoreStore (store: StateStore, chunks: Iterable<Uint8Array>): 
  */
 export class SnapshotRestorer {
   private pending: Uint8Array = new Uint8Array(0)
-  private readonly loader = new SnapshotLoader()
+  private readonly loader: SnapshotLoader
+
+  constructor (options: RestoreOptions = {}) {
+    if (options.stampIndex !== undefined) assert(Number.isSafeInteger(options.stampIndex) && options.stampIndex > 0, `stampIndex must be a positive integer, got ${options.stampIndex}`)
+    this.loader = new SnapshotLoader(options.stampIndex)
+  }
 
   push (chunk: Uint8Array): void {
     let data = chunk
@@ -237,6 +254,16 @@ class SnapshotLoader {
   private records = 0
   private checksum = 0
 
+  /** The tables' indexes as the snapshot records them, which rows are checked against. */
+  private readonly snapshotIndexes = new Map<TableName, number>()
+
+  constructor (private readonly stampIndex: number | undefined) {}
+
+  /** An index as loaded: the snapshot's own, or the stamp (0, "never written", stays 0). */
+  private stamped (index: number): number {
+    return this.stampIndex === undefined || index === 0 ? index : this.stampIndex
+  }
+
   accept (frame: Uint8Array): void {
     if (this.stage === 'done') throw snapshotError('snapshot has data after its end record')
     const record = expectRecord(decodeRecord(frame.subarray(lengthPrefixBytes)), `snapshot record ${this.records}`)
@@ -253,7 +280,7 @@ class SnapshotLoader {
 
   finish (): RestoredState {
     if (this.stage !== 'done') throw snapshotError('snapshot ends before its end record')
-    return { tables: this.tables, appliedIndex: this.appliedIndex }
+    return { tables: this.tables, appliedIndex: this.stampIndex ?? this.appliedIndex }
   }
 
   private acceptHeader (record: Raw): void {
@@ -268,7 +295,8 @@ class SnapshotLoader {
     if (record.kind !== 'tableIndex' || record.table !== expected) throw snapshotError(`snapshot record ${this.records - 1} must be the index of table ${expected}`)
     const index = expectIndex(record.index, `snapshot index of table ${expected}`)
     if (index > this.appliedIndex) throw snapshotError(`table ${expected} has index ${index}, above the applied index ${this.appliedIndex}`)
-    this.tables.indexes.load(expected, index)
+    this.snapshotIndexes.set(expected, index)
+    this.tables.indexes.load(expected, this.stamped(index))
     this.tableIndexCount += 1
     if (this.tableIndexCount === tableNames.length) this.stage = 'rows'
   }
@@ -279,7 +307,10 @@ class SnapshotLoader {
     const position = snapshotSections.indexOf(section as SnapshotSection)
     if (position < this.sectionPosition) throw snapshotError(`snapshot section ${describe(section)} is unknown or out of order`)
     this.sectionPosition = position
-    const problem = loadRow(this.tables, section as SnapshotSection, record.row)
+    const problem = loadRow(this.tables, section as SnapshotSection, record.row, {
+      stampIndex: this.stampIndex,
+      snapshotIndex: table => this.snapshotIndexes.get(table) ?? 0
+    })
     if (problem !== undefined) throw snapshotError(problem)
   }
 
@@ -302,40 +333,46 @@ function decodeRecord (body: Uint8Array): unknown {
 }
 
 /** Validates one row and loads it; returns a problem description instead of loading a bad row. */
-function loadRow (tables: Tables, section: SnapshotSection, value: unknown): string | undefined {
+interface LoadContext {
+  readonly stampIndex: number | undefined
+  readonly snapshotIndex: (table: TableName) => number
+}
+
+function loadRow (tables: Tables, section: SnapshotSection, value: unknown, context: LoadContext): string | undefined {
   const path = `snapshot ${section} row`
   switch (section) {
-    case 'cluster-meta': return loadIndexed(tables, 'cluster-meta', validateClusterMetaRow(value, path), row => tables.meta.load(row))
-    case 'nodes': return loadIndexed(tables, 'nodes', validateNodeRow(value, path), row => tables.catalog.loadNode(row))
-    case 'services': return loadIndexed(tables, 'services', validateServiceRow(value, path), row => tables.catalog.loadService(row))
-    case 'checks': return loadIndexed(tables, 'checks', validateCheckRow(value, path), row => tables.catalog.loadCheck(row))
-    case 'service-indexes': return loadServiceIndex(tables, expectRecord(value, path), path)
-    case 'kvs': return loadIndexed(tables, 'kvs', validateKvRow(value, path), row => tables.kv.load(row))
-    case 'connect-intentions': return loadIndexed(tables, 'connect-intentions', validateIntentionRow(value, path), row => tables.intentions.load(row))
-    case 'connect-ca-config': return loadIndexed(tables, 'connect-ca-config', validateCaConfigRow(value, path), row => tables.ca.loadConfig(row))
-    case 'connect-ca-roots': return loadIndexed(tables, 'connect-ca-roots', validateCaRootRow(value, path), row => tables.ca.loadRoot(row))
-    case 'connect-ca-builtin': return loadIndexed(tables, 'connect-ca-builtin', validateCaProviderStateRow(value, path), row => tables.ca.loadProviderState(row))
+    case 'cluster-meta': return loadIndexed('cluster-meta', validateClusterMetaRow(value, path), row => tables.meta.load(row), context)
+    case 'nodes': return loadIndexed('nodes', validateNodeRow(value, path), row => tables.catalog.loadNode(row), context)
+    case 'services': return loadIndexed('services', validateServiceRow(value, path), row => tables.catalog.loadService(row), context)
+    case 'checks': return loadIndexed('checks', validateCheckRow(value, path), row => tables.catalog.loadCheck(row), context)
+    case 'service-indexes': return loadServiceIndex(tables, expectRecord(value, path), path, context)
+    case 'kvs': return loadIndexed('kvs', validateKvRow(value, path), row => tables.kv.load(row), context)
+    case 'connect-intentions': return loadIndexed('connect-intentions', validateIntentionRow(value, path), row => tables.intentions.load(row), context)
+    case 'connect-ca-config': return loadIndexed('connect-ca-config', validateCaConfigRow(value, path), row => tables.ca.loadConfig(row), context)
+    case 'connect-ca-roots': return loadIndexed('connect-ca-roots', validateCaRootRow(value, path), row => tables.ca.loadRoot(row), context)
+    case 'connect-ca-builtin': return loadIndexed('connect-ca-builtin', validateCaProviderStateRow(value, path), row => tables.ca.loadProviderState(row), context)
     case 'connect-ca-builtin-serial':
       tables.ca.loadSerial(expectIndex(expectRecord(value, path).Value, `${path}.Value`))
       return undefined
-    case 'acl-policies': return loadIndexed(tables, 'acl-policies', validateAclPolicyRow(value, path), row => tables.acl.loadPolicy(row))
-    case 'acl-tokens': return loadIndexed(tables, 'acl-tokens', validateAclTokenRow(value, path), row => tables.acl.loadToken(row))
+    case 'acl-policies': return loadIndexed('acl-policies', validateAclPolicyRow(value, path), row => tables.acl.loadPolicy(row), context)
+    case 'acl-tokens': return loadIndexed('acl-tokens', validateAclTokenRow(value, path), row => tables.acl.loadToken(row), context)
     default: return assertNever(section, 'snapshot section')
   }
 }
 
-function loadIndexed<R extends RowIndexes> (tables: Tables, table: TableName, row: R, load: (row: R) => string | undefined): string | undefined {
-  const tableIndex = tables.indexes.get(table)
+function loadIndexed<R extends RowIndexes> (table: TableName, row: R, load: (row: R) => string | undefined, context: LoadContext): string | undefined {
+  const tableIndex = context.snapshotIndex(table)
   if (row.ModifyIndex > tableIndex) return `a ${table} row has ModifyIndex ${row.ModifyIndex}, above the table index ${tableIndex}`
-  return load(row)
+  const stamp = context.stampIndex
+  return load(stamp === undefined ? row : Object.freeze({ ...row, CreateIndex: stamp, ModifyIndex: stamp }))
 }
 
-function loadServiceIndex (tables: Tables, raw: Raw, path: string): string | undefined {
+function loadServiceIndex (tables: Tables, raw: Raw, path: string, context: LoadContext): string | undefined {
   const name = expectNonEmptyString(raw.Name, `${path}.Name`)
   const index = expectIndex(raw.Index, `${path}.Index`)
-  const catalogIndex = Math.max(tables.indexes.get('nodes'), tables.indexes.get('services'), tables.indexes.get('checks'))
+  const catalogIndex = Math.max(context.snapshotIndex('nodes'), context.snapshotIndex('services'), context.snapshotIndex('checks'))
   if (index > catalogIndex) return `service index ${JSON.stringify(name)} is ${index}, above the catalog's highest index ${catalogIndex}`
-  return tables.catalog.loadServiceNameIndex(name, index)
+  return tables.catalog.loadServiceNameIndex(name, context.stampIndex === undefined || index === 0 ? index : context.stampIndex)
 }
 
 function snapshotError (message: string, cause?: unknown): ControlPlaneError {

@@ -189,8 +189,8 @@ export class RaftNode {
     return this.lastLeaderContact === 0 ? Infinity : Date.now() - this.lastLeaderContact
   }
   get applied (): number { return this.appliedIndex }
-  get isLeader (): boolean { return this.core.role === 'leader' }
-  get leaderId (): NodeId | null { return this.core.leader }
+  get isLeader (): boolean { return this.core !== undefined && this.core.role === 'leader' }
+  get leaderId (): NodeId | null { return this.core === undefined ? null : this.core.leader }
 
   /**
    * Replicates a command and resolves with the state machine's result once it is applied here.

@@ -79,11 +79,16 @@ function shuffle (servers: readonly NodeId[], preferred: NodeId | null): NodeId[
   return preferred !== null && servers.includes(preferred) ? [preferred, ...rest] : rest
 }
 
-/** A blocking query's wait, so the transport deadline outlasts it. */
+/**
+ * A blocking query's wait, so the transport deadline outlasts it. A read without ?index does not
+ * block, whatever its maxQueryTimeMs (the default wait, 5 min): it gets the slack alone.
+ */
 function queryWaitMs (args: readonly unknown[]): number {
   for (const arg of args) {
-    const wait = (arg as { maxQueryTimeMs?: unknown } | null)?.maxQueryTimeMs
-    if (typeof wait === 'number') return wait
+    const query = arg as { maxQueryTimeMs?: unknown, minQueryIndex?: unknown } | null
+    const wait = query?.maxQueryTimeMs
+    if (typeof wait !== 'number') continue
+    return typeof query?.minQueryIndex === 'number' && query.minQueryIndex > 0 ? wait : 0
   }
   return 0
 }

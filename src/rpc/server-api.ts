@@ -19,6 +19,7 @@ import { encodeCommand, type Command, type CommandResult, type CommandType, type
 import type { RaftNode } from '../raft/node.js'
 import type { RaftTransport } from '../raft/transport.js'
 import { parsePeerAddress } from '../raft/node.js'
+import { nodeJson, nodeServiceJson, serviceHealthJson, serviceNodeJson, toFsmDeregistration, toFsmRegistration } from './catalog-shapes.js'
 import type {
   CatalogDeregistration, CatalogRegistration, DirEntry, KvDeleteOptions, KvPutOptions, QueryMeta, QueryOptions, QueryResult,
   RaftConfigurationReply, ServerApi, TxnKvOp, TxnResult, WriteOptions
@@ -43,6 +44,8 @@ export interface LocalServerApiOptions {
   /** How long a request waits for a usable leader before failing (Consul's rpc_hold_timeout, 7 s). */
   readonly holdTimeoutMs?: number
   readonly writeTimeoutMs?: number
+  /** The agent's datacenter, for registrations that name none. */
+  readonly datacenter?: string
 }
 
 /**
@@ -55,6 +58,11 @@ export function isSafeToRetry (err: unknown): boolean {
   if (err.code === 'ERR_NO_LEADER' || err.code === 'ERR_NOT_LEADER') return true
   const details = (err as { details?: Record<string, unknown> }).details ?? {}
   return details.notDelivered === true || details.notProcessed === true
+}
+
+/** A read changes nothing: besides isSafeToRetry, a forward that timed out or was lost may be sent again. */
+function isSafeToRetryRead (err: unknown): boolean {
+  return isSafeToRetry(err) || isControlPlaneError(err, 'ERR_TIMEOUT') || isControlPlaneError(err, 'ERR_TRANSPORT')
 }
 
 export class LocalServerApi implements ServerApi {
@@ -76,13 +84,13 @@ export class LocalServerApi implements ServerApi {
    * transfer is under way), retry for a while instead of failing at once. Only errors that prove
    * nothing was appended are retried, so a write is never applied twice.
    */
-  private async hold<T> (attempt: () => Promise<T>): Promise<T> {
+  private async hold<T> (attempt: (deadline: number) => Promise<T>, canRetry: (err: unknown) => boolean = isSafeToRetry): Promise<T> {
     const deadline = Date.now() + (this.options.holdTimeoutMs ?? 7_000)
     for (let delayMs = 25; ; delayMs = Math.min(delayMs * 2, 250)) {
       try {
-        return await attempt()
+        return await attempt(deadline)
       } catch (err) {
-        if (!isSafeToRetry(err) || Date.now() + delayMs > deadline) throw err
+        if (!canRetry(err) || Date.now() + delayMs > deadline) throw err
         await new Promise(resolve => setTimeout(resolve, delayMs))
       }
     }
@@ -110,11 +118,14 @@ export class LocalServerApi implements ServerApi {
     return await (method as (...args: unknown[]) => Promise<unknown>).apply(this, [...request.args])
   }
 
-  private async forwardToLeader<T> (method: keyof ServerApi, args: readonly unknown[], waitMs: number): Promise<T> {
+  /** `deadline` (epoch ms), when given, cuts the answer's timeout short. */
+  private async forwardToLeader<T> (method: keyof ServerApi, args: readonly unknown[], waitMs: number, deadline?: number): Promise<T> {
     const leader = this.options.raft.leaderId
     if (leader === null) throw new ControlPlaneError('ERR_NO_LEADER', 'No cluster leader')
     const request: RpcRequest = { kind: 'rpc', method, args }
-    return await this.options.transport.request(leader, request, { timeoutMs: waitMs + (this.options.forwardSlackMs ?? 5_000) }) as T
+    let timeoutMs = waitMs + (this.options.forwardSlackMs ?? 5_000)
+    if (deadline !== undefined) timeoutMs = Math.max(1, Math.min(timeoutMs, deadline - Date.now()))
+    return await this.options.transport.request(leader, request, { timeoutMs }) as T
   }
 
   // -------------------------------------------------------------------------------------------
@@ -124,11 +135,28 @@ export class LocalServerApi implements ServerApi {
     method: keyof ServerApi, args: readonly unknown[], query: QueryOptions, tables: readonly TableName[], run: () => T
   ): Promise<QueryResult<T>> {
     const raft = this.options.raft
-    if (query.consistency === 'default' && !raft.isLeader) return await this.hold(async () => await this.forwardToLeader(method, args, query.maxQueryTimeMs))
+    if (query.consistency === 'default' && !raft.isLeader) return await this.forwardRead(method, args, query)
     if (query.consistency === 'consistent') await this.hold(async () => await raft.readBarrier({ timeoutMs: 10_000 }))
     if (query.minQueryIndex > 0) await this.waitForChange(tables, query.minQueryIndex, query.maxQueryTimeMs)
     const value = run()
     return { meta: this.meta(tables, query), value }
+  }
+
+  /**
+   * A default-mode read on a follower, answered by the leader. Only a blocking query may wait
+   * there; a plain read is bounded by the hold, so a leader that stopped answering (paused, cut
+   * off, not yet noticed as gone) fails the read with "No cluster leader" after the hold instead
+   * of keeping it for the default blocking wait (5 min). Reads change nothing, so a forward that
+   * timed out or was lost is retried within the hold (as RpcClient does for reads).
+   */
+  private async forwardRead<T> (method: keyof ServerApi, args: readonly unknown[], query: QueryOptions): Promise<T> {
+    if (query.minQueryIndex > 0) return await this.hold(async () => await this.forwardToLeader(method, args, query.maxQueryTimeMs), isSafeToRetryRead)
+    try {
+      return await this.hold(async deadline => await this.forwardToLeader(method, args, 0, deadline), isSafeToRetryRead)
+    } catch (err) {
+      if (!isControlPlaneError(err, 'ERR_TIMEOUT') && !isControlPlaneError(err, 'ERR_TRANSPORT')) throw err
+      throw new ControlPlaneError('ERR_NO_LEADER', 'No cluster leader', { cause: err })
+    }
   }
 
   private meta (tables: readonly TableName[], query: QueryOptions): QueryMeta {
@@ -191,11 +219,11 @@ export class LocalServerApi implements ServerApi {
 
   async catalogService (name: string, options: { tags: readonly string[] }, query: QueryOptions): Promise<QueryResult<readonly unknown[]>> {
     return await this.read('catalogService', [name, options, query], query, ['nodes', 'services'], () =>
-      this.options.reader.catalogServiceInstances(name).filter(instance => hasTags(instance as unknown as { ServiceTags?: readonly string[] }, options.tags)))
+      this.options.reader.catalogServiceInstances(name).filter(instance => hasTags(instance.service.Tags, options.tags)).map(serviceNodeJson))
   }
 
   async catalogNodes (query: QueryOptions): Promise<QueryResult<readonly unknown[]>> {
-    return await this.read('catalogNodes', [query], query, ['nodes'], () => this.options.reader.catalogNodes())
+    return await this.read('catalogNodes', [query], query, ['nodes'], () => this.options.reader.catalogNodes().map(nodeJson))
   }
 
   async catalogNode (name: string, query: QueryOptions): Promise<QueryResult<unknown | null>> {
@@ -204,18 +232,17 @@ export class LocalServerApi implements ServerApi {
       const node = reader.catalogNode(name)
       if (node === undefined) return null
       const services: Record<string, unknown> = {}
-      for (const service of reader.catalogNodeServices(name)) services[service.ID] = service
-      return { Node: node, Services: services }
+      for (const service of reader.catalogNodeServices(name)) services[service.ID] = nodeServiceJson(service)
+      return { Node: nodeJson(node), Services: services }
     })
   }
 
   async healthService (name: string, options: { passing: boolean, tags: readonly string[] }, query: QueryOptions): Promise<QueryResult<readonly unknown[]>> {
     return await this.read('healthService', [name, options, query], query, ['nodes', 'services', 'checks'], () =>
-      this.options.reader.healthService(name, { connect: false }).filter(entry => {
-        const health = entry as unknown as { Service: { Tags?: readonly string[] }, Checks: ReadonlyArray<{ Status: string }> }
-        if (!hasTags({ ServiceTags: health.Service.Tags ?? [] }, options.tags)) return false
-        return !options.passing || health.Checks.every(check => check.Status === 'passing')
-      }))
+      this.options.reader.healthService(name, { connect: false }).filter(health => {
+        if (!hasTags(health.service.Tags, options.tags)) return false
+        return !options.passing || health.checks.every(check => check.Status === 'passing')
+      }).map(serviceHealthJson))
   }
 
   // -------------------------------------------------------------------------------------------
@@ -250,13 +277,13 @@ export class LocalServerApi implements ServerApi {
   }
 
   async catalogRegister (registration: CatalogRegistration, _write: WriteOptions): Promise<boolean> {
-    const outcome = await this.apply({ type: 'catalogRegister', Registration: registration as never })
+    const outcome = await this.apply({ type: 'catalogRegister', Registration: toFsmRegistration(registration, this.options.datacenter ?? 'dc1') })
     if (!outcome.ok) throw new ControlPlaneError(outcome.code, outcome.message)
     return true
   }
 
   async catalogDeregister (deregistration: CatalogDeregistration, _write: WriteOptions): Promise<boolean> {
-    const outcome = await this.apply({ type: 'catalogDeregister', Deregistration: deregistration as never })
+    const outcome = await this.apply({ type: 'catalogDeregister', Deregistration: toFsmDeregistration(deregistration) })
     if (!outcome.ok) throw new ControlPlaneError(outcome.code, outcome.message)
     return true
   }
@@ -283,12 +310,13 @@ export class LocalServerApi implements ServerApi {
 
   async statusLeader (): Promise<string> {
     const leader = this.options.raft.leaderId
-    if (leader === null) return ''
+    if (leader === null || !this.options.raft.started) return ''
     const address = this.options.raft.status().configuration.addresses[leader]
     return address === undefined ? '' : rpcAddress(parsePeerAddress(address).endpoint)
   }
 
   async statusPeers (): Promise<readonly string[]> {
+    if (!this.options.raft.started) return []
     const { voters, addresses } = this.options.raft.status().configuration
     return voters.map(id => rpcAddress(parsePeerAddress(addresses[id] ?? '').endpoint))
   }
@@ -336,8 +364,7 @@ export class LocalServerApi implements ServerApi {
   }
 }
 
-function hasTags (instance: { ServiceTags?: readonly string[] }, tags: readonly string[]): boolean {
-  const own = instance.ServiceTags ?? []
+function hasTags (own: readonly string[], tags: readonly string[]): boolean {
   return tags.every(tag => own.includes(tag))
 }
 

@@ -109,7 +109,12 @@ export class AgentCluster {
   resume (name: string): void { this.get(name).proc?.child.kill('SIGCONT') }
 
   logs (): string {
-    return [...this.agents.values()].map(a => `--- ${a.name} ---\n${(a.proc?.logs() ?? '(not running)').slice(-6000)}`).join('\n')
+    // The lines that explain a failure: warnings, errors and role changes, the latest of each agent.
+    const interesting = /"level":(40|50|60)|raft state changed|became leader|stepping down|leadership|agent ready|stopping/
+    return [...this.agents.values()].map(a => {
+      const lines = (a.proc?.logs() ?? '(not running)').split('\n').filter(line => interesting.test(line)).slice(-60)
+      return `--- ${a.name} ---\n${lines.join('\n')}`
+    }).join('\n')
   }
 
   async stop (): Promise<void> {

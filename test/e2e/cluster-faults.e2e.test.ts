@@ -9,13 +9,16 @@ import { AgentCluster, type AgentProcess } from './agent-cluster.js'
 import { waitFor } from '../../src/util/wait-for.js'
 import { checkRegisterHistory, type HistoryEntry } from '../support/linearizability.js'
 
+/** Long enough for a leader election plus the servers' hold; short enough to move on from a paused server. */
+const requestTimeoutMs = 4_000
+
 async function put (agent: AgentProcess, key: string, value: string, query = ''): Promise<{ status: number, body: string }> {
-  const response = await fetch(`${agent.http}/v1/kv/${key}${query}`, { method: 'PUT', body: value, signal: AbortSignal.timeout(8_000) })
+  const response = await fetch(`${agent.http}/v1/kv/${key}${query}`, { method: 'PUT', body: value, signal: AbortSignal.timeout(requestTimeoutMs) })
   return { status: response.status, body: await response.text() }
 }
 
 async function get (agent: AgentProcess, key: string, query = ''): Promise<{ status: number, value: string | null, index: number }> {
-  const response = await fetch(`${agent.http}/v1/kv/${key}${query}`, { signal: AbortSignal.timeout(8_000) })
+  const response = await fetch(`${agent.http}/v1/kv/${key}${query}`, { signal: AbortSignal.timeout(requestTimeoutMs) })
   const index = Number(response.headers.get('x-consul-index') ?? 0)
   if (response.status === 404) { await response.arrayBuffer(); return { status: 404, value: null, index } }
   const body = await response.json() as Array<{ Value: string | null }>
@@ -74,20 +77,28 @@ test('a write to a follower is forwarded; a minority cut off from the majority a
 test('?consistent reads and ?cas writes stay linearizable while servers crash and pause', { timeout: 240_000 }, async (t) => {
   const cluster = await AgentCluster.start({ block: 53, clients: 0 })
   let running = true
+  let passed = false
   t.after(async () => {
     running = false
+    if (!passed) t.diagnostic(cluster.logs())
     await cluster.stop()
   })
   await cluster.waitForLeader()
   const started = performance.now()
   const history: HistoryEntry[] = []
   const key = 'register'
+  const errors: string[] = []
+  const picks: Record<string, number> = {}
   let counter = 0
   const clientLoop = async (process: number): Promise<void> => {
-    while (running) {
+    for (let step = 0; running; step += 1) {
+      // Each client rotates over every server it believes is up, paused ones included (as a
+      // real client would, not knowing); requests there time out and are recorded as such.
       const servers = cluster.servers().filter(s => s.proc !== null)
-      const server = servers[(process + counter) % servers.length]!
-      const choice = (process * 7 + counter++) % 3
+      const server = servers[(process + step) % servers.length]!
+      const choice = (process + step * 7) % 3
+      counter += 1
+      picks[server.name] = (picks[server.name] ?? 0) + 1
       const invokeMs = performance.now() - started
       let sentCas: { invokeMs: number, expected: string | null, value: string } | null = null
       try {
@@ -104,7 +115,7 @@ test('?consistent reads and ?cas writes stay linearizable while servers crash an
           const casInvokeMs = performance.now() - started
           sentCas = { invokeMs: casInvokeMs, expected: current.value, value }
           // cas on the index just read: succeeds only if nobody wrote in between.
-          const modify = await fetch(`${server.http}/v1/kv/${key}?cas=${casIndex}`, { method: 'PUT', body: value, signal: AbortSignal.timeout(8_000) })
+          const modify = await fetch(`${server.http}/v1/kv/${key}?cas=${casIndex}`, { method: 'PUT', body: value, signal: AbortSignal.timeout(requestTimeoutMs) })
           const text = await modify.text()
           if (modify.status === 200) {
             history.push({ process, invokeMs: casInvokeMs, completeMs: performance.now() - started, op: { kind: 'cas', expected: current.value, value, succeeded: text.trim() === 'true' }, known: true })
@@ -112,7 +123,8 @@ test('?consistent reads and ?cas writes stay linearizable while servers crash an
             history.push({ process, invokeMs: casInvokeMs, completeMs: Infinity, op: { kind: 'cas', expected: current.value, value, succeeded: false }, known: false })
           }
         }
-      } catch {
+      } catch (err) {
+        errors.push(`${server.name}: ${(err as Error).message}`)
         if (sentCas !== null) history.push({ process, invokeMs: sentCas.invokeMs, completeMs: Infinity, op: { kind: 'cas', expected: sentCas.expected, value: sentCas.value, succeeded: false }, known: false })
         await new Promise(resolve => setTimeout(resolve, 50))
       }
@@ -127,7 +139,9 @@ test('?consistent reads and ?cas writes stay linearizable while servers crash an
     if (round === 2) {
       cluster.pause(victim.name)
       const during = history.length
-      await waitFor(() => history.length >= during + 10, { timeoutMs: 60_000, what: 'progress while a server is paused' })
+      await waitFor(() => history.length >= during + 10, { timeoutMs: 60_000, what: `progress while ${victim.name} is paused` }).catch((err: Error) => {
+        throw new Error(`${err.message}; history ${history.length} (was ${during}); picks ${JSON.stringify(picks)}; last client errors: ${errors.slice(-8).join(' | ')}`)
+      })
       cluster.resume(victim.name)
     } else {
       await cluster.kill(victim.name)
@@ -144,4 +158,5 @@ test('?consistent reads and ?cas writes stay linearizable while servers crash an
   t.diagnostic(`${history.length} operations: ${result.detail}`)
   assert.ok(result.decided, result.detail)
   assert.ok(result.linearizable, result.detail)
+  passed = true
 })
