@@ -10,14 +10,17 @@
 #   scripts/cluster.sh logs [NODE]       follow the logs (all nodes, or one)
 #
 # State lives in .cluster/ (git-ignored): data/<node>, logs/<node>.log, pids/<node>.pid, gossip.key.
-# Environment: WEFT_CLUSTER_DIR overrides .cluster; WEFT_EXTRA_ARGS is appended to every agent.
+# Environment: WEFT_CLUSTER_DIR overrides .cluster; WEFT_CLUSTER_NET (default 127.0.0) moves the
+# four addresses (tests use their own so they never collide with a cluster you started);
+# WEFT_EXTRA_ARGS is appended to every agent.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 dir="${WEFT_CLUSTER_DIR:-$root/.cluster}"
 weft=(node "$root/dist/cmd/weft.js")
 servers=(s1 s2 s3)
-declare -A ip=([s1]=127.0.0.11 [s2]=127.0.0.12 [s3]=127.0.0.13 [c1]=127.0.0.1)
+net="${WEFT_CLUSTER_NET:-127.0.0}"
+declare -A ip=([s1]=$net.11 [s2]=$net.12 [s3]=$net.13 [c1]=$net.1)
 
 say() { printf '==> %s\n' "$*"; }
 die() { printf 'cluster.sh: %s\n' "$*" >&2; exit 1; }
@@ -46,7 +49,7 @@ start_node() {
   local node="$1" key="$2"
   if is_running "$node"; then say "$node already running (pid $(pid_of "$node"))"; return; fi
   local args=(agent -node="$node" -bind="${ip[$node]}" -client="${ip[$node]}" -data-dir="$dir/data/$node"
-    -retry-join=127.0.0.11 -retry-join=127.0.0.12 -retry-join=127.0.0.13 -encrypt="$key" -log-json)
+    -retry-join="${ip[s1]}" -retry-join="${ip[s2]}" -retry-join="${ip[s3]}" -encrypt="$key" -log-json)
   if [[ "$node" != c1 ]]; then args+=(-server -bootstrap-expect=3); fi
   # shellcheck disable=SC2206
   args+=(${WEFT_EXTRA_ARGS:-})
@@ -88,7 +91,7 @@ cmd_start() {
   say "cluster is up; leader at $(leader_of "$(http s1)")"
   for node in "${servers[@]}" c1; do printf '    %-3s HTTP %s\n' "$node" "$(http "$node")"; done
   cat <<EOF
-==> Next: the CLI talks to c1 at 127.0.0.1:8500 by default:
+==> Next: the CLI talks to c1 at ${ip[c1]}:8500$([[ "$net" == 127.0.0 ]] && echo ' (its default)'):
     npx weft members
     npx weft kv put hello world && npx weft kv get hello
     npx weft operator raft list-peers

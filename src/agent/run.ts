@@ -80,7 +80,9 @@ export function settingsFromConfig (config: Config): AgentSettings {
     retryJoin: [...config.retryJoin, ...config.startJoin],
     retryIntervalMs: config.retryIntervalMs,
     encrypt: config.encrypt ?? null,
-    raftMultiplier: config.performance.raftMultiplier,
+    raftTickMs: config.raft.tickMs,
+    raftElectionTicks: config.raft.electionTicks,
+    raftHeartbeatTicks: config.raft.heartbeatTicks,
     version: weftVersion
   }
 }

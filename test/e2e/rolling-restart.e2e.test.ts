@@ -17,13 +17,13 @@ const script = fileURLToPath(new URL('../../../scripts/cluster.sh', import.meta.
 
 test('restart-rolling under write load: 0 failed and 0 lost acknowledged writes', { timeout: 300_000 }, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'weft-rolling-'))
-  const env = { ...process.env, WEFT_CLUSTER_DIR: dir }
+  const env = { ...process.env, WEFT_CLUSTER_DIR: dir, WEFT_CLUSTER_NET: '127.0.59' }
   t.after(async () => {
     await run('bash', [script, 'stop'], { env }).catch(() => {})
     await rm(dir, { recursive: true, force: true })
   })
   await run('bash', [script, 'start'], { env, timeout: 120_000 })
-  const client = 'http://127.0.0.1:8500'
+  const client = 'http://127.0.59.1:8500'
   const acknowledged: string[] = []
   const failures: string[] = []
   let running = true

@@ -36,7 +36,9 @@ function settings (dir: string, name: string, ip: string, overrides: Partial<Age
     retryJoin: ['127.0.0.41', '127.0.0.42', '127.0.0.43'],
     retryIntervalMs: 200,
     encrypt: 'aGVsbG8gd29ybGQgdGhpcyBpcyBhIDMyIGJ5dGUga2U=',
-    raftMultiplier: 1,
+    raftTickMs: 10,
+    raftElectionTicks: 20,
+    raftHeartbeatTicks: 2,
     version: '0.1.0',
     ...overrides
   }
