@@ -12,13 +12,13 @@ import { checkRegisterHistory, type HistoryEntry } from '../support/linearizabil
 /** Long enough for a leader election plus the servers' hold; short enough to move on from a paused server. */
 const requestTimeoutMs = 4_000
 
-async function put (agent: AgentProcess, key: string, value: string, query = ''): Promise<{ status: number, body: string }> {
-  const response = await fetch(`${agent.http}/v1/kv/${key}${query}`, { method: 'PUT', body: value, signal: AbortSignal.timeout(requestTimeoutMs) })
+async function put (agent: AgentProcess, key: string, value: string, query = '', timeoutMs = 15_000): Promise<{ status: number, body: string }> {
+  const response = await fetch(`${agent.http}/v1/kv/${key}${query}`, { method: 'PUT', body: value, signal: AbortSignal.timeout(timeoutMs) })
   return { status: response.status, body: await response.text() }
 }
 
-async function get (agent: AgentProcess, key: string, query = ''): Promise<{ status: number, value: string | null, index: number }> {
-  const response = await fetch(`${agent.http}/v1/kv/${key}${query}`, { signal: AbortSignal.timeout(requestTimeoutMs) })
+async function get (agent: AgentProcess, key: string, query = '', timeoutMs = 15_000): Promise<{ status: number, value: string | null, index: number }> {
+  const response = await fetch(`${agent.http}/v1/kv/${key}${query}`, { signal: AbortSignal.timeout(timeoutMs) })
   const index = Number(response.headers.get('x-consul-index') ?? 0)
   if (response.status === 404) { await response.arrayBuffer(); return { status: 404, value: null, index } }
   const body = await response.json() as Array<{ Value: string | null }>
@@ -103,12 +103,12 @@ test('?consistent reads and ?cas writes stay linearizable while servers crash an
       let sentCas: { invokeMs: number, expected: string | null, value: string } | null = null
       try {
         if (choice === 0) {
-          const read = await get(server, key, '?consistent')
+          const read = await get(server, key, '?consistent', requestTimeoutMs)
           if (read.status === 200 || read.status === 404) {
             history.push({ process, invokeMs, completeMs: performance.now() - started, op: { kind: 'read', value: read.value }, known: true })
           }
         } else {
-          const current = await get(server, key, '?consistent')
+          const current = await get(server, key, '?consistent', requestTimeoutMs)
           if (current.status !== 200 && current.status !== 404) continue
           const value = `p${process}-${counter}`
           const casIndex = current.status === 404 ? 0 : current.index
