@@ -34,8 +34,9 @@ export class WeftCluster implements KvCluster {
       raftMultiplier: options.raftMultiplier,
       // src/agent/agent.ts: a tick is 10 ms * multiplier, heartbeats every 10 ticks, and a follower
       // campaigns after a random 100..200 ticks without a leader (src/raft/core/raft.ts).
-      electionTimeoutMs: `${1000 * options.raftMultiplier}..${2000 * options.raftMultiplier}`,
-      heartbeatMs: 100 * options.raftMultiplier,
+      // Config.raft: ticks of 10 ms x multiplier, election 20..40 ticks, heartbeat every 2 ticks.
+      electionTimeoutMs: `${200 * options.raftMultiplier}..${400 * options.raftMultiplier}`,
+      heartbeatMs: 20 * options.raftMultiplier,
       fsync: true
     }
   }
