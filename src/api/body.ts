@@ -7,10 +7,13 @@
  *   snapshot  snapshotBytesMax
  *   json      bodyBytesMax
  *
- * With a Content-Length the answer comes before any byte is read and the buffer is allocated
- * once at the announced size (a 1 GiB snapshot costs 1 GiB, not 2); chunked bodies are collected
- * until they pass the limit. On overflow the stream is left alone (not destroyed) so the 413
- * still reaches the client; fastify closes the connection after it.
+ * With a Content-Length the buffer is allocated once at the announced size (a 1 GiB snapshot
+ * costs 1 GiB, not 2); chunked bodies are collected until they pass the limit. On overflow the
+ * rest of the body is read and dropped (up to overflowDrainBytesMax) before the 413 is sent:
+ * fastify closes the connection after a parser error, and closing a socket with unread data
+ * makes the kernel send a reset, which often reaches the client before the 413 does (the
+ * client then sees EPIPE/ECONNRESET instead of the message; Go lingers for the same reason).
+ * Bodies larger than that are refused at once.
  *
  * Callers: server.ts (the catch-all content-type parser).
  */
@@ -20,6 +23,9 @@ import type { BodyKind, HttpLimits } from './types.js'
 import type { ControlPlaneError } from '../util/errors.js'
 
 export const kvMaxValueSizeDocs = 'https://www.consul.io/docs/agent/config/config-files#kv_max_value_size'
+
+/** An oversized body up to this size is drained before its 413 (see the header); larger ones are not. */
+export const overflowDrainBytesMax = 16 * 1024 * 1024
 
 export function bodyBytesMaxFor (kind: BodyKind, limits: HttpLimits): number {
   switch (kind) {
@@ -49,7 +55,10 @@ export interface ReadBodyOptions {
 
 export async function readBody (stream: Readable, options: ReadBodyOptions): Promise<Uint8Array> {
   const { contentLength, bytesMax } = options
-  if (contentLength !== null && contentLength > bytesMax) throw tooLargeError(options.kind, contentLength, bytesMax)
+  if (contentLength !== null && contentLength > bytesMax) {
+    if (contentLength <= overflowDrainBytesMax) await drain(stream, overflowDrainBytesMax)
+    throw tooLargeError(options.kind, contentLength, bytesMax)
+  }
   return await new Promise<Uint8Array>((resolve, reject) => {
     const sink = contentLength === null ? new ChunkSink() : new FixedSink(contentLength)
     const cleanup = (): void => {
@@ -60,7 +69,8 @@ export async function readBody (stream: Readable, options: ReadBodyOptions): Pro
     const onData = (chunk: Buffer): void => {
       if (sink.receivedBytes + chunk.length > bytesMax) {
         cleanup()
-        reject(tooLargeError(options.kind, sink.receivedBytes + chunk.length, bytesMax))
+        const error = tooLargeError(options.kind, sink.receivedBytes + chunk.length, bytesMax)
+        void drain(stream, overflowDrainBytesMax - sink.receivedBytes - chunk.length).then(() => reject(error))
         return
       }
       if (!sink.push(chunk)) {
@@ -79,6 +89,29 @@ export async function readBody (stream: Readable, options: ReadBodyOptions): Pro
     stream.on('data', onData)
     stream.on('end', onEnd)
     stream.on('error', onError)
+  })
+}
+
+/** Reads and drops the rest of a body; resolves at its end, on an error or close, or past `bytesMax` more bytes. */
+async function drain (stream: Readable, bytesMax: number): Promise<void> {
+  await new Promise<void>(resolve => {
+    let dropped = 0
+    const done = (): void => {
+      stream.removeListener('data', onData)
+      stream.removeListener('end', done)
+      stream.removeListener('error', done)
+      stream.removeListener('close', done)
+      resolve()
+    }
+    const onData = (chunk: Buffer): void => {
+      dropped += chunk.length
+      if (dropped > bytesMax) done()
+    }
+    if (stream.readableEnded || stream.destroyed) { resolve(); return }
+    stream.on('data', onData)
+    stream.once('end', done)
+    stream.once('error', done)
+    stream.once('close', done)
   })
 }
 

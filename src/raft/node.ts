@@ -559,6 +559,8 @@ export class RaftNode {
   private assertRunning (): void {
     if (this.fatalError !== null) throw new ControlPlaneError('ERR_STOPPED', 'the raft node stopped after a fatal error', { cause: this.fatalError })
     if (this.stopped) throw new ControlPlaneError('ERR_STOPPED', 'the raft node is stopped', { details: { notProcessed: true } })
+    // Before start() (a server still waiting to bootstrap or join) no leader is known here yet.
+    if (this.core === undefined) throw new ControlPlaneError('ERR_NO_LEADER', 'No cluster leader: this server has not started Raft yet', { details: { notProcessed: true } })
   }
 
   /** A failed write or a broken invariant: stop serving rather than risk diverging. */

@@ -41,7 +41,7 @@ export class RpcClient {
     for (const server of order) {
       const request: RpcRequest = { kind: 'rpc', method, args }
       try {
-        const result = await this.options.transport.request(server, request, { timeoutMs: waitMs + (this.options.timeoutSlackMs ?? 10_000) })
+        const result = await this.options.transport.request(server, request, { timeoutMs: waitMs + (this.options.timeoutSlackMs ?? 20_000) })
         this.preferred = server
         return result
       } catch (err) {
