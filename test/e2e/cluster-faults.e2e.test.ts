@@ -70,7 +70,9 @@ test('a write to a follower is forwarded; a minority cut off from the majority a
   await cluster.waitForLeader()
   // Whatever the minority did with it, the write was never acknowledged; the cluster serves on.
   // Service resumes once the majority is back (the election after the pause may take a moment).
-  await waitFor(async () => (await put(lonely!, 'after-pause', 'ok').catch(() => ({ status: 0 }))).status === 200, { timeoutMs: 30_000, what: 'writes to resume after the pause' })
+  // TODO(weft): recovery here has once taken over 30 s under a fully loaded CI run (#3); the
+  // deadline is generous so the test measures correctness, and the note tracks the latency.
+  await waitFor(async () => (await put(lonely!, 'after-pause', 'ok', '', 8_000).catch(() => ({ status: 0 }))).status === 200, { timeoutMs: 90_000, what: 'writes to resume after the pause' })
   passed = true
 })
 
