@@ -204,7 +204,11 @@ export class ZmqTransport implements RaftTransport {
       heartbeatInterval: this.options.heartbeatIntervalMs,
       heartbeatTimeout: this.options.heartbeatTimeoutMs,
       mandatory: false,
-      handover: false
+      // A peer that reconnects (after its heartbeat timed out a paused or partitioned node) comes
+      // back with the same routing id. Without handover the ROUTER keeps routing replies to the
+      // old, dead connection until it notices, which can take long enough to stall forwarded
+      // requests for many seconds. Only the real peer can present its (HMAC-signed) id.
+      handover: true
     })
     try {
       await router.bind(this.options.bindEndpoint)
