@@ -336,7 +336,7 @@ export class LocalServerApi implements ServerApi {
       const what = 'id' in target ? `id "${target.id}"` : `address "${target.address}"`
       throw new ControlPlaneError('ERR_NOT_FOUND', `${what} was not found in the Raft configuration`)
     }
-    await this.options.raft.proposeConfChange({ type: 'remove', nodeId: match.ID })
+    await this.hold(async () => await this.options.raft.proposeConfChange({ type: 'remove', nodeId: match.ID }))
   }
 
   async raftTransferLeader (id: string | null, write: WriteOptions): Promise<void> {
@@ -358,7 +358,7 @@ export class LocalServerApi implements ServerApi {
     const entry = new Uint8Array(restoreEntryMagic.byteLength + data.byteLength)
     entry.set(restoreEntryMagic, 0)
     entry.set(data, restoreEntryMagic.byteLength)
-    const outcome = await this.options.raft.propose(entry, { timeoutMs: 60_000 })
+    const outcome = await this.hold(async () => await this.options.raft.propose(entry, { timeoutMs: 60_000 }))
     const result = outcome.result as { ok: boolean, message?: string }
     if (!result.ok) throw new ControlPlaneError('ERR_INVALID_INPUT', `snapshot rejected: ${result.message ?? 'unreadable'}`)
   }
