@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 // Runs the compiled test files under node's test runner. Node 20's `--test` takes no globs,
+// One file at a time: the end-to-end files each run several real agents, and two of them at once
+// on a 2-core machine turn timing margins into flakes.
 // so this finds them. Usage: node scripts/run-tests.mjs [unit|sim|e2e ...] (default: all).
 import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
@@ -21,5 +23,5 @@ if (files.length === 0) {
   console.error(`no test files found for ${suites.join(', ')} under dist/test (did the build run?)`)
   process.exit(1)
 }
-const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-reporter=spec', ...files], { stdio: 'inherit' })
+const result = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files], { stdio: 'inherit' })
 process.exit(result.status ?? 1)
