@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Runs the compiled test files under node's test runner. Node 20's `--test` takes no globs,
+// so this finds them. Usage: node scripts/run-tests.mjs [unit|sim|e2e ...] (default: all).
 // One file at a time: the end-to-end files each run several real agents, and two of them at once
 // on a 2-core machine turn timing margins into flakes.
-// so this finds them. Usage: node scripts/run-tests.mjs [unit|sim|e2e ...] (default: all).
 import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
