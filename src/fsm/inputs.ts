@@ -191,19 +191,26 @@ export function validateNodeIdentity (value: unknown, path: string): AclNodeIden
   })
 }
 
-export function validateAclToken (value: unknown, path: string): AclTokenInput {
-  const raw = expectRecord(value, path)
-  return Object.freeze({
+/** The fields a token command and a stored token row share (they differ only in how policies are named). */
+export function validateAclTokenFields (raw: Readonly<Record<string, unknown>>, path: string): Omit<AclTokenInput, 'PolicyIDs'> {
+  return {
     AccessorID: expectNonEmptyString(raw.AccessorID, `${path}.AccessorID`),
     SecretID: expectNonEmptyString(raw.SecretID, `${path}.SecretID`),
     Description: expectString(raw.Description, `${path}.Description`),
-    PolicyIDs: expectArray(raw.PolicyIDs, `${path}.PolicyIDs`, expectNonEmptyString),
     ServiceIdentities: expectArray(raw.ServiceIdentities, `${path}.ServiceIdentities`, validateServiceIdentity),
     NodeIdentities: expectArray(raw.NodeIdentities, `${path}.NodeIdentities`, validateNodeIdentity),
     Local: expectBoolean(raw.Local, `${path}.Local`),
     ExpirationTime: expectString(raw.ExpirationTime, `${path}.ExpirationTime`),
     CreateTime: expectString(raw.CreateTime, `${path}.CreateTime`),
     Hash: expectBytes(raw.Hash, `${path}.Hash`)
+  }
+}
+
+export function validateAclToken (value: unknown, path: string): AclTokenInput {
+  const raw = expectRecord(value, path)
+  return Object.freeze({
+    ...validateAclTokenFields(raw, path),
+    PolicyIDs: expectArray(raw.PolicyIDs, `${path}.PolicyIDs`, expectNonEmptyString)
   })
 }
 

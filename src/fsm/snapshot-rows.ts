@@ -8,7 +8,7 @@
  */
 import {
   validateAclPolicy, validateCaConfig, validateCaProviderState, validateCaRoot, validateCheck, validateIntention,
-  validateMetaEntry, validateNodeIdentity, validateServiceIdentity, validateService
+  validateAclTokenFields, validateMetaEntry, validateNodeIdentity, validateServiceIdentity, validateService
 } from './inputs.js'
 import {
   expectArray, expectBoolean, expectBytes, expectIndex, expectNonEmptyString, expectRecord, expectString,
@@ -104,16 +104,8 @@ function validateLink (value: unknown, path: string): AclLink {
 export function validateAclTokenRow (value: unknown, path: string): AclTokenRow {
   const raw = expectRecord(value, path)
   return Object.freeze({
-    AccessorID: expectNonEmptyString(raw.AccessorID, `${path}.AccessorID`),
-    SecretID: expectNonEmptyString(raw.SecretID, `${path}.SecretID`),
-    Description: expectString(raw.Description, `${path}.Description`),
+    ...validateAclTokenFields(raw, path),
     Policies: expectArray(raw.Policies, `${path}.Policies`, validateLink),
-    ServiceIdentities: expectArray(raw.ServiceIdentities, `${path}.ServiceIdentities`, validateServiceIdentity),
-    NodeIdentities: expectArray(raw.NodeIdentities, `${path}.NodeIdentities`, validateNodeIdentity),
-    Local: expectBoolean(raw.Local, `${path}.Local`),
-    ExpirationTime: expectString(raw.ExpirationTime, `${path}.ExpirationTime`),
-    CreateTime: expectString(raw.CreateTime, `${path}.CreateTime`),
-    Hash: expectBytes(raw.Hash, `${path}.Hash`),
     ...validateRowIndexes(raw, path)
   })
 }
