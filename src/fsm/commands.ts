@@ -24,7 +24,7 @@ import {
   validateIntention, validateMetaEntry, validatePair, validateRegistration
 } from './inputs.js'
 import {
-  describe, expectArray, expectBoolean, expectBytes, expectIndex, expectNonEmptyString, expectOneOf, expectRecord,
+  describe, expectArray, expectBoolean, expectBytes, expectIndex, expectInteger, expectNonEmptyString, expectOneOf, expectRecord,
   expectString, invalid, optional, type Raw
 } from './shape.js'
 import { kvTxnOpsMax } from './tables/kv-txn.js'
@@ -58,8 +58,12 @@ export type Command =
   | { readonly type: 'caSetRoots', readonly Roots: readonly CaRootInput[], readonly Cas?: number, readonly Config?: CaConfigInput }
   | { readonly type: 'caSetProviderState', readonly State: CaProviderStateInput }
   | { readonly type: 'caDeleteProviderState', readonly ID: string }
-  /** Allocates the next certificate serial; the result is the serial. */
-  | { readonly type: 'caIncrementSerial' }
+  /**
+   * Allocates the next certificate serial, or a block of Count serials (the leader hands leaf
+   * serials out of a block so that signing needs no log write per certificate); the result is
+   * the last serial allocated.
+   */
+  | { readonly type: 'caIncrementSerial', readonly Count?: number }
   | { readonly type: 'aclTokenSet', readonly Token: AclTokenInput }
   | { readonly type: 'aclTokenDelete', readonly AccessorID: string }
   | { readonly type: 'aclPolicySet', readonly Policy: AclPolicyInput }
@@ -87,7 +91,7 @@ export interface CommandResults {
   caSetRoots: boolean
   caSetProviderState: null
   caDeleteProviderState: boolean
-  /** The allocated serial number. */
+  /** The last serial allocated (the block is result - Count + 1 .. result). */
   caIncrementSerial: number
   aclTokenSet: WriteOutcome
   aclTokenDelete: boolean
@@ -97,6 +101,9 @@ export interface CommandResults {
 }
 
 export type CommandResult<T extends CommandType> = CommandResults[T]
+
+/** The largest serial block one command may allocate. */
+export const caSerialBlockMax = 1 << 20
 
 // useRecords false keeps the encoding plain MessagePack with no state between calls;
 // int64AsType 'number' decodes 64-bit integers as numbers (validation then rejects unsafe ones).
@@ -167,7 +174,10 @@ const validators: Validators = {
   caSetRoots: validateCaSetRoots,
   caSetProviderState: raw => Object.freeze({ type: 'caSetProviderState', State: validateCaProviderState(raw.State, 'caSetProviderState.State') }),
   caDeleteProviderState: raw => Object.freeze({ type: 'caDeleteProviderState', ID: expectNonEmptyString(raw.ID, 'caDeleteProviderState.ID') }),
-  caIncrementSerial: () => Object.freeze({ type: 'caIncrementSerial' }),
+  caIncrementSerial: raw => {
+    const count = optional(raw.Count, 'caIncrementSerial.Count', (value, path) => expectInteger(value, path, { min: 1, max: caSerialBlockMax }))
+    return Object.freeze(count === undefined ? { type: 'caIncrementSerial' } : { type: 'caIncrementSerial', Count: count })
+  },
   aclTokenSet: raw => Object.freeze({ type: 'aclTokenSet', Token: validateAclToken(raw.Token, 'aclTokenSet.Token') }),
   aclTokenDelete: raw => Object.freeze({ type: 'aclTokenDelete', AccessorID: expectNonEmptyString(raw.AccessorID, 'aclTokenDelete.AccessorID') }),
   aclPolicySet: raw => Object.freeze({ type: 'aclPolicySet', Policy: validateAclPolicy(raw.Policy, 'aclPolicySet.Policy') }),

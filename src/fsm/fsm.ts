@@ -86,7 +86,7 @@ export class Fsm implements StateMachine {
         store.caSetProviderState(index, command.State)
         return null
       case 'caDeleteProviderState': return store.caDeleteProviderState(index, command.ID)
-      case 'caIncrementSerial': return store.caIncrementSerial(index)
+      case 'caIncrementSerial': return store.caIncrementSerial(index, command.Count ?? 1)
       case 'aclTokenSet': return store.aclTokenSet(index, command.Token)
       case 'aclTokenDelete': return store.aclTokenDelete(index, command.AccessorID)
       case 'aclPolicySet': return store.aclPolicySet(index, command.Policy)

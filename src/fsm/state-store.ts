@@ -176,8 +176,8 @@ export class StateStore implements StateReader {
   }
 
   /** Returns the serial number allocated to the caller (1, 2, ...). */
-  caIncrementSerial (index: number): number {
-    return this.write(index, () => this.tables.ca.incrementSerial(index))
+  caIncrementSerial (index: number, count: number): number {
+    return this.write(index, () => this.tables.ca.incrementSerial(index, count))
   }
 
   aclTokenSet (index: number, input: AclTokenInput): WriteOutcome {

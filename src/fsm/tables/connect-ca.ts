@@ -83,9 +83,10 @@ export class ConnectCaTables {
     return true
   }
 
-  /** Hands out the next serial number (1, 2, ...). */
-  incrementSerial (index: number): number {
-    this.serial += 1
+  /** Hands out the next `count` serial numbers (1, 2, ...) and returns the last of them. */
+  incrementSerial (index: number, count: number): number {
+    assert(Number.isSafeInteger(count) && count >= 1, `a serial block must hold at least one serial, got ${count}`)
+    this.serial += count
     assert(Number.isSafeInteger(this.serial), 'CA serial counter overflowed')
     this.indexes.bump('connect-ca-builtin-serial', index)
     return this.serial

@@ -108,3 +108,10 @@ test('cluster metadata: IfAbsent keeps the first cluster ID', () => {
   harness.apply({ type: 'setClusterMeta', Entries: [{ Key: 'cluster-id', Value: 'third' }, { Key: 'x', Value: 'y' }], IfAbsent: false })
   assert.deepEqual(harness.reader.clusterMetaList().map(row => [row.Key, row.Value, row.CreateIndex, row.ModifyIndex]), [['cluster-id', 'third', 1, 3], ['x', 'y', 3, 3]])
 })
+
+test('caIncrementSerial with Count allocates a block and returns its last serial', () => {
+  const harness = new FsmHarness()
+  assert.equal(harness.apply({ type: 'caIncrementSerial' }), 1)
+  assert.equal(harness.apply({ type: 'caIncrementSerial', Count: 1024 }), 1025)
+  assert.equal(harness.apply({ type: 'caIncrementSerial' }), 1026)
+})
