@@ -11,7 +11,7 @@
  */
 import type { Consistency, QueryOptions } from '../rpc/types.js'
 import { invalidInput } from './errors.js'
-import { parseGoDurationNs } from './go-duration.js'
+import { parseGoDurationNs } from '../util/go-duration.js'
 import type { ApiRequest, HandlerContext } from './types.js'
 import { describe, parseUnsigned, type QueryParams } from './validate.js'
 

@@ -14,7 +14,7 @@
  * Callers: query.ts, handlers/*.ts.
  */
 import { invalidInput } from './errors.js'
-import { formatGoDuration, parseGoDurationNs } from './go-duration.js'
+import { formatGoDuration, parseGoDurationNs } from '../util/go-duration.js'
 
 // ---------------------------------------------------------------------------------------------
 // Query parameters

@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { formatGoDuration, parseGoDurationNs } from '../../../src/api/go-duration.js'
+import { formatGoDuration, parseGoDurationNs } from '../../../src/util/go-duration.js'
 
 test('parses what time.ParseDuration accepts', () => {
   const cases: Array<[string, number]> = [
