@@ -29,6 +29,7 @@ const statusByCode: Partial<Record<ErrorCode, StatusRule>> = {
   ERR_TOO_LARGE: { status: 413, fixedBody: null },
   ERR_OVERLOADED: { status: 429, fixedBody: 'Rate limit reached, try again later' },
   ERR_NO_LEADER: { status: 500, fixedBody: 'No cluster leader' },
+  ERR_REJECTED: { status: 500, fixedBody: null },
   ERR_STOPPED: { status: 503, fixedBody: null },
   ERR_TIMEOUT: { status: 504, fixedBody: null }
 }

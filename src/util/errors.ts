@@ -19,6 +19,8 @@ export type ErrorCode =
   | 'ERR_PERMISSION_DENIED'
   | 'ERR_TOO_LARGE'
   | 'ERR_CONFLICT'
+  /** Understood and refused for a reason Consul reports as a 500 with its text ("Connect must be enabled ...", "duplicate intention found ..."). */
+  | 'ERR_REJECTED'
 
 export class ControlPlaneError extends Error {
   readonly code: ErrorCode
