@@ -63,7 +63,8 @@ const errorCodes: Readonly<Record<ErrorCode, true>> = {
   ERR_TRANSPORT: true,
   ERR_PERMISSION_DENIED: true,
   ERR_TOO_LARGE: true,
-  ERR_CONFLICT: true
+  ERR_CONFLICT: true,
+  ERR_REJECTED: true
 }
 
 export function isKnownErrorCode (code: string): code is ErrorCode {
