@@ -54,6 +54,12 @@ export interface AgentSettings {
   readonly raftElectionTicks: number
   readonly raftHeartbeatTicks: number
   readonly version: string
+  /** `connect.enabled`: servers bootstrap and run the CA; agents serve the Connect endpoints. */
+  readonly connectEnabled: boolean
+  /** `connect.ca_config` as written (snake_case keys). */
+  readonly caConfig: Readonly<Record<string, unknown>>
+  /** -dev: allows leaf TTLs down to 10 s (src/ca/config.ts). */
+  readonly dev: boolean
 }
 
 export interface Member {
@@ -72,6 +78,7 @@ export class Agent {
   fsm: Fsm | null = null
   serverApi: ServerApi | null = null
   private localApi: LocalServerApi | null = null
+  connectCa: { configuredClusterId (): string | null, maintain (): Promise<void>, onLeadershipLost (): void } | null = null
   private storage: RaftStorage | null = null
   private discovery: { port: number, close: () => Promise<void> } | null = null
   readonly members = new Map<string, Member>()
@@ -185,10 +192,14 @@ export class Agent {
     return { voters: sorted.map(s => s.nodeId), learners: [], addresses }
   }
 
-  /** Leader-only background work: promote caught-up learners, record the cluster ID. */
+  /** Leader-only background work: promote caught-up learners, record the cluster ID, run the CA. */
   private async leaderRound (): Promise<void> {
     const raft = this.raft
-    if (raft === null || !raft.started || !raft.isLeader) return
+    if (raft === null || !raft.started) return
+    if (!raft.isLeader) {
+      this.connectCa?.onLeadershipLost()
+      return
+    }
     const status = raft.status()
     for (const learner of status.configuration.learners) {
       const match = status.progress.get(learner)?.match ?? 0
@@ -199,9 +210,11 @@ export class Agent {
       return
     }
     if (this.fsm!.reader.clusterId() === undefined) {
-      const command = encodeCommand({ type: 'setClusterMeta', Entries: [{ Key: 'cluster-id', Value: randomUUID() }], IfAbsent: true } as never)
+      const clusterId = this.connectCa?.configuredClusterId() ?? randomUUID()
+      const command = encodeCommand({ type: 'setClusterMeta', Entries: [{ Key: 'cluster-id', Value: clusterId }], IfAbsent: true } as never)
       await raft.propose(command).catch((err: Error) => this.logger.warn({ err }, 'recording the cluster ID failed; retrying'))
     }
+    await this.connectCa?.maintain()
   }
 
   // -------------------------------------------------------------------------------------------

@@ -83,7 +83,10 @@ export function settingsFromConfig (config: Config): AgentSettings {
     raftTickMs: config.raft.tickMs,
     raftElectionTicks: config.raft.electionTicks,
     raftHeartbeatTicks: config.raft.heartbeatTicks,
-    version: weftVersion
+    version: weftVersion,
+    connectEnabled: config.connect.enabled,
+    caConfig: config.connect.caConfig,
+    dev: config.dev
   }
 }
 

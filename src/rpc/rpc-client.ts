@@ -19,7 +19,9 @@ export interface RpcClientOptions {
 
 const readMethods = new Set<keyof ServerApi>([
   'kvGet', 'kvKeys', 'catalogServices', 'catalogService', 'catalogNodes', 'catalogNode', 'healthService',
-  'statusLeader', 'statusPeers', 'raftConfiguration', 'snapshotSave'
+  'statusLeader', 'statusPeers', 'raftConfiguration', 'snapshotSave',
+  // Connect CA (#4): a repeated CSR only yields a second certificate, so signing counts as a read.
+  'caRoots', 'caConfiguration', 'caSign'
 ])
 
 // The class implements ServerApi by forwarding each method; the methods are generated below.
@@ -59,7 +61,9 @@ export class RpcClient {
 const methods: ReadonlyArray<keyof ServerApi> = [
   'kvGet', 'kvKeys', 'kvPut', 'kvDelete', 'txn', 'catalogRegister', 'catalogDeregister', 'catalogServices', 'catalogService',
   'catalogNodes', 'catalogNode', 'healthService', 'statusLeader', 'statusPeers', 'raftConfiguration', 'raftRemovePeer',
-  'raftTransferLeader', 'snapshotSave', 'snapshotRestore'
+  'raftTransferLeader', 'snapshotSave', 'snapshotRestore',
+  // Connect CA (#4)
+  'caRoots', 'caConfiguration', 'caSetConfiguration', 'caSign'
 ]
 for (const method of methods) {
   Object.defineProperty(RpcClient.prototype, method, {

@@ -21,7 +21,7 @@ import type { RaftTransport } from '../raft/transport.js'
 import { parsePeerAddress } from '../raft/node.js'
 import { nodeJson, nodeServiceJson, serviceHealthJson, serviceNodeJson, toFsmDeregistration, toFsmRegistration } from './catalog-shapes.js'
 import type {
-  CatalogDeregistration, CatalogRegistration, DirEntry, KvDeleteOptions, KvPutOptions, QueryMeta, QueryOptions, QueryResult,
+  CaConfigReply, CaConfigUpdate, CaRootsReply, CatalogDeregistration, CatalogRegistration, DirEntry, IssuedCertReply, KvDeleteOptions, KvPutOptions, QueryMeta, QueryOptions, QueryResult,
   RaftConfigurationReply, ServerApi, TxnKvOp, TxnResult, WriteOptions
 } from './types.js'
 
@@ -46,7 +46,23 @@ export interface LocalServerApiOptions {
   readonly writeTimeoutMs?: number
   /** The agent's datacenter, for registrations that name none. */
   readonly datacenter?: string
+  /** The Connect CA (#4, connect-ca.ts); null on servers built without one (tests), which then refuse CA calls. */
+  readonly connectCa?: ConnectCaService | null
 }
+
+/** What LocalServerApi needs of the Connect CA (implemented by ConnectCa in connect-ca.ts). */
+export interface ConnectCaService {
+  /** Throws ERR_REJECTED "Connect must be enabled ..." when this server has Connect disabled. */
+  requireEnabled (): void
+  rootsReply (): CaRootsReply
+  configReply (): CaConfigReply
+  /** Leader only. */
+  setConfig (update: CaConfigUpdate): Promise<void>
+  /** Leader only. */
+  sign (csrPem: string, service: string): Promise<IssuedCertReply>
+}
+
+export const connectDisabledMessage = 'Connect must be enabled in order to use this endpoint'
 
 /**
  * Errors that prove a write was not appended anywhere, so it may be tried again: no leader was
@@ -361,6 +377,39 @@ export class LocalServerApi implements ServerApi {
     const outcome = await this.hold(async () => await this.options.raft.propose(entry, { timeoutMs: 60_000 }))
     const result = outcome.result as { ok: boolean, message?: string }
     if (!result.ok) throw new ControlPlaneError('ERR_INVALID_INPUT', `snapshot rejected: ${result.message ?? 'unreadable'}`)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Connect CA (#4): see connect-ca.ts. Reads follow the consistency modes; configuration
+  // changes and signing run on the leader (followers forward).
+
+  private ca (): ConnectCaService {
+    const ca = this.options.connectCa ?? null
+    if (ca === null) throw new ControlPlaneError('ERR_REJECTED', connectDisabledMessage)
+    ca.requireEnabled()
+    return ca
+  }
+
+  async caRoots (query: QueryOptions): Promise<QueryResult<CaRootsReply>> {
+    const ca = this.ca()
+    return await this.read('caRoots', [query], query, ['connect-ca-roots'], () => ca.rootsReply())
+  }
+
+  async caConfiguration (query: QueryOptions): Promise<QueryResult<CaConfigReply>> {
+    const ca = this.ca()
+    return await this.read('caConfiguration', [query], query, ['connect-ca-config'], () => ca.configReply())
+  }
+
+  async caSetConfiguration (update: CaConfigUpdate, write: WriteOptions): Promise<void> {
+    const ca = this.ca()
+    if (!this.options.raft.isLeader) return await this.hold(async deadline => await this.forwardToLeader('caSetConfiguration', [update, write], 0, deadline))
+    await ca.setConfig(update)
+  }
+
+  async caSign (csrPem: string, service: string, write: WriteOptions): Promise<IssuedCertReply> {
+    const ca = this.ca()
+    if (!this.options.raft.isLeader) return await this.hold(async deadline => await this.forwardToLeader('caSign', [csrPem, service, write], 0, deadline), isSafeToRetryRead)
+    return await ca.sign(csrPem, service)
   }
 }
 

@@ -101,6 +101,65 @@ export interface RaftConfigurationReply {
 export type CatalogRegistration = Readonly<Record<string, unknown>>
 export type CatalogDeregistration = Readonly<Record<string, unknown>>
 
+// ---------------------------------------------------------------------------------------------
+// Connect CA (#4): spec §6 and §7.2.
+
+/** A trusted root as /v1/connect/ca/roots shows it; the CA key and SigningCert never appear. */
+export interface CaRootReply {
+  readonly ID: string
+  readonly Name: string
+  readonly SerialNumber: number
+  readonly SigningKeyID: string
+  readonly ExternalTrustDomain: string
+  readonly NotBefore: string
+  readonly NotAfter: string
+  readonly RootCert: string
+  readonly IntermediateCerts: readonly string[] | null
+  readonly Active: boolean
+  readonly PrivateKeyType: string
+  readonly PrivateKeyBits: number
+  readonly CreateIndex: number
+  readonly ModifyIndex: number
+}
+
+export interface CaRootsReply {
+  readonly ActiveRootID: string
+  readonly TrustDomain: string
+  readonly Roots: readonly CaRootReply[]
+}
+
+export interface CaConfigReply {
+  readonly Provider: string
+  readonly Config: Readonly<Record<string, unknown>>
+  readonly State: Readonly<Record<string, string>> | null
+  readonly ForceWithoutCrossSigning: boolean
+  readonly CreateIndex: number
+  readonly ModifyIndex: number
+}
+
+export interface CaConfigUpdate {
+  readonly Provider: string
+  readonly Config: Readonly<Record<string, unknown>>
+  readonly State: Readonly<Record<string, string>> | null
+  readonly ForceWithoutCrossSigning: boolean
+}
+
+/** A signed leaf as the server returns it; the agent adds PrivateKeyPEM (the key never leaves it). */
+export interface IssuedCertReply {
+  /** Colon-hex of the serial, as Consul shows it ("0a", "01:2c"). */
+  readonly SerialNumber: string
+  /** The leaf, then the active root's intermediates (cross-signed certificates after a rotation). */
+  readonly CertPEM: string
+  readonly Service: string
+  readonly ServiceURI: string
+  readonly ValidAfter: string
+  readonly ValidBefore: string
+  /** The key ID of the root that signed it: the agent re-issues when the active root's differs. */
+  readonly SigningKeyID: string
+  readonly CreateIndex: number
+  readonly ModifyIndex: number
+}
+
 export interface ServerApi {
   kvGet (key: string, options: { recurse: boolean }, query: QueryOptions): Promise<QueryResult<readonly DirEntry[]>>
   kvKeys (prefix: string, separator: string | null, query: QueryOptions): Promise<QueryResult<readonly string[]>>
@@ -125,4 +184,11 @@ export interface ServerApi {
 
   snapshotSave (query: QueryOptions): Promise<{ readonly index: number, readonly data: Uint8Array }>
   snapshotRestore (data: Uint8Array, write: WriteOptions): Promise<void>
+
+  // Connect CA (#4)
+  caRoots (query: QueryOptions): Promise<QueryResult<CaRootsReply>>
+  caConfiguration (query: QueryOptions): Promise<QueryResult<CaConfigReply>>
+  caSetConfiguration (update: CaConfigUpdate, write: WriteOptions): Promise<void>
+  /** Signs a CSR for `service` on the leader (followers forward). */
+  caSign (csrPem: string, service: string, write: WriteOptions): Promise<IssuedCertReply>
 }

@@ -11,7 +11,8 @@
  */
 import type {
   CatalogDeregistration, CatalogRegistration, DirEntry, KvDeleteOptions, KvPutOptions, QueryMeta, QueryOptions, QueryResult,
-  RaftConfigurationReply, ServerApi, TxnKvOp, TxnResult, WriteOptions
+  RaftConfigurationReply, ServerApi, TxnKvOp, TxnResult, WriteOptions,
+  CaConfigReply, CaConfigUpdate, CaRootsReply, IssuedCertReply
 } from '../../src/rpc/types.js'
 import { ControlPlaneError } from '../../src/util/errors.js'
 
@@ -323,6 +324,36 @@ export class MemoryServerApi implements ServerApi {
       lastContactMs: this.lastContactMs,
       effectiveConsistency: effective[query.consistency]
     }
+  }
+
+  // Connect CA (#4): a settable model; the real CA is tested against real servers.
+  caRootsValue: CaRootsReply = { ActiveRootID: '', TrustDomain: '', Roots: [] }
+  caConfigValue: CaConfigReply | null = null
+  caSignValue: IssuedCertReply | null = null
+
+  async caRoots (query: QueryOptions): Promise<QueryResult<CaRootsReply>> {
+    this.#record('caRoots', [query])
+    return { meta: this.#caMeta(query), value: this.caRootsValue }
+  }
+
+  async caConfiguration (query: QueryOptions): Promise<QueryResult<CaConfigReply>> {
+    this.#record('caConfiguration', [query])
+    if (this.caConfigValue === null) throw new ControlPlaneError('ERR_REJECTED', 'CA configuration not found: the CA is not bootstrapped yet')
+    return { meta: this.#caMeta(query), value: this.caConfigValue }
+  }
+
+  async caSetConfiguration (update: CaConfigUpdate, write: WriteOptions): Promise<void> {
+    this.#record('caSetConfiguration', [update, write])
+  }
+
+  async caSign (csrPem: string, service: string, write: WriteOptions): Promise<IssuedCertReply> {
+    this.#record('caSign', [csrPem, service, write])
+    if (this.caSignValue === null) throw new ControlPlaneError('ERR_REJECTED', 'CA is uninitialized and unable to sign certificates yet: provider is nil')
+    return this.caSignValue
+  }
+
+  #caMeta (query: QueryOptions): QueryMeta {
+    return { index: Math.max(1, this.#index), knownLeader: this.knownLeader, lastContactMs: this.lastContactMs, effectiveConsistency: query.consistency === 'default' ? 'leader' : query.consistency }
   }
 }
 

@@ -40,6 +40,9 @@ function settings (dir: string, name: string, ip: string, overrides: Partial<Age
     raftElectionTicks: 20,
     raftHeartbeatTicks: 2,
     version: '0.1.0',
+    connectEnabled: true,
+    caConfig: {},
+    dev: false,
     ...overrides
   }
 }
