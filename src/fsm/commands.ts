@@ -28,6 +28,7 @@ import {
   expectString, invalid, optional, type Raw
 } from './shape.js'
 import { kvTxnOpsMax } from './tables/kv-txn.js'
+import type { RestoreChunkOutcome } from './tables/restore-staging.js'
 import type {
   AclPolicyInput, AclTokenInput, CaConfigInput, CaProviderStateInput, CaRootInput, CatalogDeregistration,
   CatalogRegistration, ClusterMetaEntry, IntentionInput, IntentionTarget, IntentionUpsertMode, KvTxnOp, KvTxnOutcome,
@@ -35,6 +36,11 @@ import type {
 } from './types.js'
 
 export { kvTxnOpsMax } from './tables/kv-txn.js'
+
+/** Largest restoreChunk.Data; the server sends less (see snapshotRestore in src/rpc/server-api.ts). */
+export const restoreChunkBytesMax = 4 * 1024 * 1024
+/** Longest restore session ID (the server uses a UUID). */
+export const restoreSessionLengthMax = 128
 
 /** First byte of every encoded command; bump it when the encoding changes incompatibly. */
 export const commandFormatVersion = 1
@@ -70,6 +76,14 @@ export type Command =
   | { readonly type: 'aclPolicyDelete', readonly ID: string }
   /** With IfAbsent, stores nothing unless every key is new (the result says whether it stored). */
   | { readonly type: 'setClusterMeta', readonly Entries: readonly ClusterMetaEntry[], readonly IfAbsent: boolean }
+  /**
+   * PUT /v1/snapshot travels as chunks, then a finish (src/fsm/tables/restore-staging.ts has the
+   * rules). Chunks only stage bytes; restoreFinish replaces the whole state, every row taking the
+   * finish entry's index; restoreAbort drops the staged chunks of its session.
+   */
+  | { readonly type: 'restoreChunk', readonly Session: string, readonly Seq: number, readonly Data: Uint8Array }
+  | { readonly type: 'restoreFinish', readonly Session: string, readonly Chunks: number, readonly Bytes: number, readonly Crc32c: number }
+  | { readonly type: 'restoreAbort', readonly Session: string }
 
 export type CommandType = Command['type']
 export type CommandOf<T extends CommandType> = Extract<Command, { readonly type: T }>
@@ -98,6 +112,12 @@ export interface CommandResults {
   aclPolicySet: WriteOutcome
   aclPolicyDelete: boolean
   setClusterMeta: boolean
+  /** ok: false (ERR_CONFLICT) when the chunk is out of order or its upload was replaced; nothing changed. */
+  restoreChunk: RestoreChunkOutcome
+  /** ok: false when the upload does not match the claim or is not a valid snapshot; the state is unchanged. */
+  restoreFinish: WriteOutcome
+  /** Whether staged chunks were dropped. */
+  restoreAbort: boolean
 }
 
 export type CommandResult<T extends CommandType> = CommandResults[T]
@@ -182,7 +202,16 @@ const validators: Validators = {
   aclTokenDelete: raw => Object.freeze({ type: 'aclTokenDelete', AccessorID: expectNonEmptyString(raw.AccessorID, 'aclTokenDelete.AccessorID') }),
   aclPolicySet: raw => Object.freeze({ type: 'aclPolicySet', Policy: validateAclPolicy(raw.Policy, 'aclPolicySet.Policy') }),
   aclPolicyDelete: raw => Object.freeze({ type: 'aclPolicyDelete', ID: expectNonEmptyString(raw.ID, 'aclPolicyDelete.ID') }),
-  setClusterMeta: validateSetClusterMeta
+  setClusterMeta: validateSetClusterMeta,
+  restoreChunk: validateRestoreChunk,
+  restoreFinish: raw => Object.freeze({
+    type: 'restoreFinish',
+    Session: validateRestoreSession(raw.Session, 'restoreFinish.Session'),
+    Chunks: expectIndex(raw.Chunks, 'restoreFinish.Chunks'),
+    Bytes: expectIndex(raw.Bytes, 'restoreFinish.Bytes'),
+    Crc32c: expectInteger(raw.Crc32c, 'restoreFinish.Crc32c', { min: 0, max: 0xffff_ffff })
+  }),
+  restoreAbort: raw => Object.freeze({ type: 'restoreAbort', Session: validateRestoreSession(raw.Session, 'restoreAbort.Session') })
 }
 
 /** Adds `Cas` only when present, so an unconditional command has no Cas key at all. */
@@ -262,6 +291,32 @@ function validateSetClusterMeta (raw: Raw): CommandOf<'setClusterMeta'> {
   const keys = new Set(entries.map(entry => entry.Key))
   if (keys.size !== entries.length) throw invalid('setClusterMeta.Entries', 'entries with distinct keys', raw.Entries)
   return Object.freeze({ type: 'setClusterMeta', Entries: entries, IfAbsent: expectBoolean(raw.IfAbsent, 'setClusterMeta.IfAbsent') })
+}
+
+function validateRestoreSession (value: unknown, path: string): string {
+  const session = expectNonEmptyString(value, path)
+  if (session.length > restoreSessionLengthMax) throw invalid(path, `at most ${restoreSessionLengthMax} characters`, session)
+  return session
+}
+
+/**
+ * Unlike every other byte field, Data is NOT copied: it stays a view into the decoded entry, so
+ * a staged chunk shares memory with the log entry that carried it instead of doubling it (a
+ * 1 GiB restore would otherwise hold 2 GiB per server until the log is compacted). Entries are
+ * never mutated once appended; a caller of applyCommand must likewise not reuse the array.
+ */
+function validateRestoreChunk (raw: Raw): CommandOf<'restoreChunk'> {
+  const data = raw.Data
+  if (!(data instanceof Uint8Array) || data.byteLength === 0 || data.byteLength > restoreChunkBytesMax) {
+    throw invalid('restoreChunk.Data', `1..${restoreChunkBytesMax} bytes of binary data`, data)
+  }
+  return Object.freeze({
+    type: 'restoreChunk',
+    Session: validateRestoreSession(raw.Session, 'restoreChunk.Session'),
+    Seq: expectIndex(raw.Seq, 'restoreChunk.Seq'),
+    // A plain Uint8Array over the same memory (msgpackr may hand back a Buffer).
+    Data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+  })
 }
 
 /** A short description of a command for logs (never the values: they may be secrets). */

@@ -17,7 +17,7 @@ import type { Entry } from '../raft/core/types.js'
 import type { StateMachine } from '../raft/node.js'
 import { AssertionError, assert, assertNever, assertSafeIndex } from '../util/assert.js'
 import { decodeCommand, validateCommand, type Command, type CommandResult, type CommandType } from './commands.js'
-import { restoreStore, snapshotBytes, type RestoreOptions } from './snapshot.js'
+import { restoreStore, snapshotBytes, type RestoreOptions, type SnapshotOptions } from './snapshot.js'
 import type { StateReader } from './state-reader.js'
 import { StateStore } from './state-store.js'
 
@@ -54,8 +54,9 @@ export class Fsm implements StateMachine {
     return this.dispatch(index, validateCommand(command)) as CommandResult<T>
   }
 
-  snapshot (): Uint8Array {
-    return snapshotBytes(this.store)
+  /** Raft's snapshot by default; `{ restoreStaging: false }` for a user's (GET /v1/snapshot). */
+  snapshot (options: SnapshotOptions = {}): Uint8Array {
+    return snapshotBytes(this.store, options)
   }
 
   /** `options.stampIndex`: a user's snapshot applied as the log entry at that index (see RestoreOptions). */
@@ -92,6 +93,9 @@ export class Fsm implements StateMachine {
       case 'aclPolicySet': return store.aclPolicySet(index, command.Policy)
       case 'aclPolicyDelete': return store.aclPolicyDelete(index, command.ID)
       case 'setClusterMeta': return store.clusterMetaSet(index, command.Entries, { ifAbsent: command.IfAbsent })
+      case 'restoreChunk': return store.restoreChunk(index, { session: command.Session, seq: command.Seq, data: command.Data })
+      case 'restoreFinish': return store.restoreFinish(index, command)
+      case 'restoreAbort': return store.restoreAbort(index, command.Session)
       default: return assertNever(command, 'command type')
     }
   }

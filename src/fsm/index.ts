@@ -8,14 +8,14 @@
  */
 export { Fsm } from './fsm.js'
 export {
-  commandFormatVersion, decodeCommand, describeCommand, encodeCommand, kvTxnOpsMax, validateCommand,
+  commandFormatVersion, decodeCommand, describeCommand, encodeCommand, kvTxnOpsMax, restoreChunkBytesMax, validateCommand,
   type Command, type CommandOf, type CommandResult, type CommandResults, type CommandType
 } from './commands.js'
 export type { ChangeListener, IntentionMatchQuery, ServiceSummary, StateReader, StoreChange } from './state-reader.js'
 export { StateStore } from './state-store.js'
 export {
   restoreFromRecords, restoreStore, snapshotBytes, snapshotFormat, snapshotFormatVersion, snapshotRecords,
-  SnapshotRestorer, type RestoredState
+  SnapshotRestorer, type RestoredState, type SnapshotOptions
 } from './snapshot.js'
 export { compareIntentions, intentionPrecedence, intentionWildcard } from './tables/intentions.js'
 export { compareKeys } from './tables/sorted-keys.js'

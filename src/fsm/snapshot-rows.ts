@@ -18,6 +18,8 @@ import type {
   AclLink, AclPolicyRow, AclTokenRow, CaConfigRow, CaProviderStateRow, CaRootRow, CheckRow, ClusterMetaRow,
   IntentionRow, KvEntry, NodeRow, RowIndexes, ServiceRow
 } from './types.js'
+import { restoreChunkBytesMax, restoreSessionLengthMax } from './commands.js'
+import type { RestoreStagingRow } from './tables/restore-staging.js'
 
 export function validateRowIndexes (raw: Raw, path: string): RowIndexes {
   const create = expectIndex(raw.CreateIndex, `${path}.CreateIndex`)
@@ -118,4 +120,14 @@ export function validateAclPolicyRow (value: unknown, path: string): AclPolicyRo
 export function validateClusterMetaRow (value: unknown, path: string): ClusterMetaRow {
   const raw = expectRecord(value, path)
   return Object.freeze({ ...validateMetaEntry(raw, path), ...validateRowIndexes(raw, path) })
+}
+
+/** A staged restore chunk; Data is copied (a view would pin the whole snapshot buffer). */
+export function validateRestoreStagingRow (value: unknown, path: string): RestoreStagingRow {
+  const raw = expectRecord(value, path)
+  const session = expectNonEmptyString(raw.Session, `${path}.Session`)
+  if (session.length > restoreSessionLengthMax) throw invalid(`${path}.Session`, `at most ${restoreSessionLengthMax} characters`, session)
+  const data = expectBytes(raw.Data, `${path}.Data`)
+  if (data.byteLength === 0 || data.byteLength > restoreChunkBytesMax) throw invalid(`${path}.Data`, `1..${restoreChunkBytesMax} bytes of binary data`, data)
+  return Object.freeze({ Session: session, Seq: expectIndex(raw.Seq, `${path}.Seq`), Data: data })
 }

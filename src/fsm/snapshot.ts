@@ -13,6 +13,12 @@
  *      of all their bytes, length prefixes included.
  * Map keys inside rows are written sorted, so field assignment order never leaks into bytes.
  *
+ * The last section, `restore-staging`, holds the chunks of a PUT /v1/snapshot upload in progress
+ * (tables/restore-staging.ts), so a replica that restarts from, or is sent, a Raft snapshot
+ * taken mid-upload still finishes it like the others. It is not user data: a user's snapshot
+ * (GET /v1/snapshot) leaves it out, and restoring one (`stampIndex`) skips it, so a restore
+ * never brings back an upload that was under way in the cluster the snapshot came from.
+ *
  * Memory: `snapshotRecords` captures row references (rows are immutable), then encodes chunks
  * of whole records (about `chunkBytesTarget` each) as they are read, so a streaming writer
  * (GET /v1/snapshot) holds one chunk at a time and may await between chunks. `SnapshotRestorer` consumes chunks with arbitrary boundaries, keeps at most one partial
@@ -32,7 +38,8 @@ import { ControlPlaneError } from '../util/errors.js'
 import { canonical, describe, expectIndex, expectNonEmptyString, expectRecord, expectString, type Raw } from './shape.js'
 import {
   validateAclPolicyRow, validateAclTokenRow, validateCaConfigRow, validateCaProviderStateRow, validateCaRootRow,
-  validateCheckRow, validateClusterMetaRow, validateIntentionRow, validateKvRow, validateNodeRow, validateServiceRow
+  validateCheckRow, validateClusterMetaRow, validateIntentionRow, validateKvRow, validateNodeRow, validateRestoreStagingRow,
+  validateServiceRow
 } from './snapshot-rows.js'
 import type { StateStore } from './state-store.js'
 import { Tables } from './tables/tables.js'
@@ -48,7 +55,7 @@ const lengthPrefixBytes = 4
 /** Row sections in the order snapshots write them. */
 export const snapshotSections = [
   'cluster-meta', 'nodes', 'services', 'checks', 'service-indexes', 'kvs', 'connect-intentions', 'connect-ca-config',
-  'connect-ca-roots', 'connect-ca-builtin', 'connect-ca-builtin-serial', 'acl-policies', 'acl-tokens'
+  'connect-ca-roots', 'connect-ca-builtin', 'connect-ca-builtin-serial', 'acl-policies', 'acl-tokens', 'restore-staging'
 ] as const
 
 export type SnapshotSection = typeof snapshotSections[number]
@@ -58,9 +65,17 @@ const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: fal
 // ---------------------------------------------------------------------------------------------
 // Writing
 
+export interface SnapshotOptions {
+  /**
+   * Whether to write the staged chunks of a restore upload in progress (default true). Raft's
+   * snapshots need them; a user's snapshot (GET /v1/snapshot) leaves them out.
+   */
+  readonly restoreStaging?: boolean
+}
+
 /** The whole snapshot as one byte array (what Raft's StateMachine.snapshot() returns). */
-export function snapshotBytes (store: StateStore): Uint8Array {
-  const chunks = [...snapshotRecords(store)]
+export function snapshotBytes (store: StateStore, options: SnapshotOptions = {}): Uint8Array {
+  const chunks = [...snapshotRecords(store, options)]
   const total = chunks.reduce((sum, chunk) => sum + chunk.length, 0)
   const bytes = new Uint8Array(total)
   let offset = 0
@@ -77,8 +92,8 @@ export function snapshotBytes (store: StateStore): Uint8Array {
  * drained across awaits while the FSM keeps applying, and still describes one applied index.
  * The capture costs one reference per row; the encoding happens chunk by chunk as it is read.
  */
-export function snapshotRecords (store: StateStore): Generator<Uint8Array> {
-  return encodeCapture(captureState(store))
+export function snapshotRecords (store: StateStore, options: SnapshotOptions = {}): Generator<Uint8Array> {
+  return encodeCapture(captureState(store, options))
 }
 
 interface CapturedState {
@@ -87,12 +102,13 @@ interface CapturedState {
   readonly sections: ReadonlyArray<[SnapshotSection, readonly object[]]>
 }
 
-function captureState (store: StateStore): CapturedState {
+function captureState (store: StateStore, options: SnapshotOptions): CapturedState {
   const tables = store.tablesForSnapshot()
+  const sections = options.restoreStaging === false ? snapshotSections.filter(section => section !== 'restore-staging') : snapshotSections
   return {
     appliedIndex: store.appliedIndex(),
     tableIndexes: tables.indexes.entries(),
-    sections: snapshotSections.map(section => [section, sectionRows(tables, section)])
+    sections: sections.map(section => [section, sectionRows(tables, section)])
   }
 }
 
@@ -129,6 +145,7 @@ function sectionRows (tables: Tables, section: SnapshotSection): readonly object
     case 'connect-ca-builtin-serial': return [{ Value: tables.ca.lastSerial() }]
     case 'acl-policies': return tables.acl.listPolicies()
     case 'acl-tokens': return tables.acl.tokenRows()
+    case 'restore-staging': return tables.restoreStaging.rows()
     default: return assertNever(section, 'snapshot section')
   }
 }
@@ -182,6 +199,8 @@ export interface RestoreOptions {
    * own indexes come from another point in time (or another cluster) and may lie ahead of this
    * cluster's log, which would break the rule that applied indexes only grow, or behind it,
    * which would send X-Consul-Index backwards. Without it (Raft's own snapshots) indexes are kept.
+   * With it, `restore-staging` rows are checked and dropped: an upload under way in the source
+   * cluster is not this cluster's.
    */
   readonly stampIndex?: number
 }
@@ -356,6 +375,10 @@ function loadRow (tables: Tables, section: SnapshotSection, value: unknown, cont
       return undefined
     case 'acl-policies': return loadIndexed('acl-policies', validateAclPolicyRow(value, path), row => tables.acl.loadPolicy(row), context)
     case 'acl-tokens': return loadIndexed('acl-tokens', validateAclTokenRow(value, path), row => tables.acl.loadToken(row), context)
+    case 'restore-staging': {
+      const row = validateRestoreStagingRow(value, path)
+      return context.stampIndex === undefined ? tables.restoreStaging.load(row) : undefined
+    }
     default: return assertNever(section, 'snapshot section')
   }
 }

@@ -15,9 +15,11 @@
  * Callers: fsm.ts (writes), snapshot.ts (rebuild), RPC endpoints (reads, via StateReader).
  */
 import { assert, AssertionError, assertSafeIndex } from '../util/assert.js'
+import { restoreFromRecords, type RestoredState } from './snapshot.js'
 import type { ChangeListener, IntentionMatchQuery, ServiceSummary, StateReader } from './state-reader.js'
 import { runKvTxn } from './tables/kv-txn.js'
 import type { KvWrite } from './tables/kv.js'
+import type { RestoreChunkOutcome, RestoreFinishClaim } from './tables/restore-staging.js'
 import { Tables } from './tables/tables.js'
 import {
   clusterIdKey, tableNames,
@@ -198,6 +200,48 @@ export class StateStore implements StateReader {
 
   clusterMetaSet (index: number, entries: readonly ClusterMetaEntry[], options: { ifAbsent: boolean }): boolean {
     return this.write(index, () => this.tables.meta.set(index, entries, options))
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // A user's snapshot restored through the log (PUT /v1/snapshot; tables/restore-staging.ts).
+
+  /** Stages one chunk; ok: false (nothing changed) if it is out of order or its upload was replaced. */
+  restoreChunk (index: number, chunk: { session: string, seq: number, data: Uint8Array }): RestoreChunkOutcome {
+    return this.write(index, () => this.tables.restoreStaging.accept(chunk.session, chunk.seq, chunk.data))
+  }
+
+  /**
+   * Restores the staged upload as the whole state at `index` (every row, table index and the
+   * applied index take `index`; staging from the snapshot's source is dropped). All or nothing:
+   * on ok: false the tables are the ones before, and the staging of `claim.Session` is cleared.
+   */
+  restoreFinish (index: number, claim: RestoreFinishClaim): WriteOutcome {
+    return this.write(index, () => {
+      const taken = this.tables.restoreStaging.takeForFinish(claim)
+      if (!taken.ok) return taken
+      let restored: RestoredState
+      try {
+        restored = restoreFromRecords(taken.chunks, { stampIndex: index })
+      } catch (err) {
+        // The restorer builds fresh tables and touches nothing live, so whatever it threw, the
+        // state is unchanged. It is reported, not rethrown: the entry stays in the log, and a
+        // throw would stop every replica again each time it replays the entry.
+        const message = (err as Error).message
+        return { ok: false, code: 'ERR_INVALID_INPUT', message: message.startsWith('invalid snapshot') ? message : `invalid snapshot: ${message}` }
+      }
+      this.replaceTables(restored.tables, restored.appliedIndex)
+      return { ok: true }
+    })
+  }
+
+  /** Drops the staged chunks if they belong to `session`; returns whether it did. */
+  restoreAbort (index: number, session: string): boolean {
+    return this.write(index, () => this.tables.restoreStaging.abort(session))
+  }
+
+  /** The staged upload's session and size (tests, logs). */
+  restoreStagingStatus (): ReturnType<Tables['restoreStaging']['status']> {
+    return this.tables.restoreStaging.status()
   }
 
   /** A command that changes no table (a barrier): only the applied index moves. */

@@ -10,6 +10,7 @@ import { ClusterMetaTable } from './cluster-meta.js'
 import { ConnectCaTables } from './connect-ca.js'
 import { IntentionTable } from './intentions.js'
 import { KvTable } from './kv.js'
+import { RestoreStaging } from './restore-staging.js'
 import { TableIndexes } from './table-indexes.js'
 
 export class Tables {
@@ -20,4 +21,6 @@ export class Tables {
   readonly intentions = new IntentionTable(this.indexes)
   readonly ca = new ConnectCaTables(this.indexes)
   readonly acl = new AclTables(this.indexes)
+  /** A PUT /v1/snapshot upload in progress; has no table index (nothing reads it). */
+  readonly restoreStaging = new RestoreStaging()
 }

@@ -32,7 +32,10 @@ const everyCommand: Command[] = [
   { type: 'aclTokenDelete', AccessorID: 'a' },
   { type: 'aclPolicySet', Policy: aclPolicy() },
   { type: 'aclPolicyDelete', ID: 'p' },
-  { type: 'setClusterMeta', Entries: [{ Key: 'cluster-id', Value: 'x' }], IfAbsent: true }
+  { type: 'setClusterMeta', Entries: [{ Key: 'cluster-id', Value: 'x' }], IfAbsent: true },
+  { type: 'restoreChunk', Session: '6f1a2c9e-2b7d-4f0c-9d4a-1e5b7c3a9f10', Seq: 3, Data: Uint8Array.from([0, 1, 2, 255]) },
+  { type: 'restoreFinish', Session: 's', Chunks: 4, Bytes: 4_000_000, Crc32c: 0xffff_ffff },
+  { type: 'restoreAbort', Session: 's' }
 ]
 
 test('every command type round-trips through encode and decode', () => {
@@ -43,7 +46,7 @@ test('every command type round-trips through encode and decode', () => {
     assert.deepEqual(encodeCommand(decoded), encodeCommand(command), `${command.type}: re-encoding gives the same bytes`)
     covered.add(command.type)
   }
-  assert.equal(covered.size, 18, 'every command type is covered')
+  assert.equal(covered.size, 21, 'every command type is covered')
 })
 
 test('decoded byte fields are plain, owned Uint8Arrays', () => {
