@@ -36,6 +36,12 @@ export interface HttpRequest {
   readonly path: string
   readonly query?: Readonly<Record<string, QueryValue | undefined>>
   readonly body?: Uint8Array | ReadableStream<Uint8Array>
+  /**
+   * The length of a streamed body, when known: sent as Content-Length instead of chunked
+   * encoding, so the agent can read the body into one buffer of that size (src/api/body.ts)
+   * rather than collect pieces and join them (a second copy of the whole body).
+   */
+  readonly bodyBytes?: number
   /** Non-2xx statuses that are answers rather than failures, e.g. 404 for a missing key. */
   readonly answerStatuses?: readonly number[]
   readonly timeoutMs?: number
@@ -103,10 +109,13 @@ export class HttpClient {
     const what = describeRequest(request)
     const timeoutMs = this.timeoutFor(request)
     const signal = AbortSignal.timeout(timeoutMs)
-    const init: RequestInit & { duplex?: 'half' } = { method: request.method, headers: this.headers(), signal }
+    const headers = this.headers()
+    const init: RequestInit & { duplex?: 'half' } = { method: request.method, headers, signal }
     if (request.body !== undefined) {
       init.body = request.body
       if (request.body instanceof ReadableStream) init.duplex = 'half' // required by fetch for streamed uploads
+      // Node's fetch sends a given Content-Length with a streamed body (and fails the request if the stream's length differs).
+      if (request.body instanceof ReadableStream && request.bodyBytes !== undefined) headers['Content-Length'] = String(request.bodyBytes)
     }
     let response: Response
     try {

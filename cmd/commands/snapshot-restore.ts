@@ -1,6 +1,7 @@
 /**
  * `weft snapshot restore FILE` (spec §15.2 and §10): PUT /v1/snapshot with the file streamed as
- * the body (never read into memory); prints `Restored snapshot`.
+ * the body (never read into memory) and its size as Content-Length, so the agent reads it into
+ * one buffer of that size; prints `Restored snapshot`.
  */
 import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
@@ -22,16 +23,18 @@ export function parseSnapshotRestore (input: CommandInput): SnapshotRestoreReque
 
 async function runSnapshotRestore (request: SnapshotRestoreRequest, context: RunContext): Promise<number> {
   const { io } = context
+  let bodyBytes: number
   try {
     const info = await stat(request.file)
     if (!info.isFile()) throw new Error(`${request.file} is not a regular file`)
+    bodyBytes = info.size
   } catch (err) {
     writeErrorLine(io, `Error opening snapshot file: ${(err as Error).message}`)
     return exitFailure
   }
   try {
     const body = Readable.toWeb(createReadStream(request.file)) as unknown as ReadableStream<Uint8Array>
-    await (await context.agent()).request({ method: 'PUT', path: '/v1/snapshot', body, timeoutMs: snapshotTimeoutMs })
+    await (await context.agent()).request({ method: 'PUT', path: '/v1/snapshot', body, bodyBytes, timeoutMs: snapshotTimeoutMs })
   } catch (err) {
     return reportRequestFailure(io, 'Error restoring snapshot', err)
   }

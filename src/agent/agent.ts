@@ -23,10 +23,10 @@ import { LevelStorage } from '../raft/level-storage.js'
 import { MemoryStorage } from '../raft/memory-storage.js'
 import { ZmqTransport } from '../raft/zmq-transport.js'
 import { generateCurveKeyPair, loadOrCreateCurveKeyPair, type CurveKeyPair } from '../raft/curve-keys.js'
-import { RaftNode, formatPeerAddress, type StateMachine } from '../raft/node.js'
-import type { Configuration, Entry, NodeId } from '../raft/core/types.js'
+import { RaftNode, formatPeerAddress } from '../raft/node.js'
+import type { Configuration, NodeId } from '../raft/core/types.js'
 import type { RaftStorage } from '../raft/storage.js'
-import { LocalServerApi, restoreEntryMagic, type RpcRequest } from '../rpc/server-api.js'
+import { LocalServerApi, type RpcRequest } from '../rpc/server-api.js'
 import { RpcClient } from '../rpc/rpc-client.js'
 import type { ServerApi } from '../rpc/types.js'
 import { discoveryExchange, startDiscoveryServer, type DiscoveryReply, type DiscoveryRequest, type MemberInfo } from './discovery.js'
@@ -136,7 +136,8 @@ export class Agent {
       id: this.nodeId,
       storage: this.storage,
       transport: this.transport!,
-      stateMachine: new ServerStateMachine(fsm),
+      // A user's snapshot restore (PUT /v1/snapshot) is ordinary FSM commands (restoreChunk...).
+      stateMachine: fsm,
       logger: raftLogger,
       address: this.raftAddress(),
       // Timings scale with performance.raft_multiplier (1 in -dev and recommended in production,
@@ -158,7 +159,8 @@ export class Agent {
       raft: this.raft,
       reader: fsm.reader,
       transport: this.transport!,
-      snapshot: () => ({ index: fsm.reader.appliedIndex(), data: fsm.snapshot() }),
+      // A user's snapshot leaves out a restore upload in progress (see src/fsm/snapshot.ts).
+      snapshot: () => ({ index: fsm.reader.appliedIndex(), data: fsm.snapshot({ restoreStaging: false }) }),
       datacenter: settings.datacenter
     })
     this.serverApi = this.localApi
@@ -414,35 +416,4 @@ export class Agent {
       return id
     }
   }
-}
-
-/**
- * The state machine Raft applies: the FSM, plus whole-state restores (PUT /v1/snapshot), which
- * travel through the log as one entry so every server restores at the same index.
- */
-export class ServerStateMachine implements StateMachine {
-  constructor (private readonly fsm: Fsm) {}
-
-  apply (entry: Entry): unknown {
-    if (startsWith(entry.data, restoreEntryMagic)) {
-      try {
-        // The snapshot's rows take this entry's index: its own indexes may lie ahead of this
-        // cluster's log (a fresh cluster) and applied indexes must only grow.
-        this.fsm.restore(entry.data.subarray(restoreEntryMagic.byteLength), { stampIndex: entry.index })
-        return { ok: true }
-      } catch (err) {
-        return { ok: false, message: (err as Error).message }
-      }
-    }
-    return this.fsm.apply(entry)
-  }
-
-  snapshot (): Uint8Array { return this.fsm.snapshot() }
-  restore (data: Uint8Array): void { this.fsm.restore(data) }
-}
-
-function startsWith (data: Uint8Array, prefix: Uint8Array): boolean {
-  if (data.byteLength < prefix.byteLength) return false
-  for (let i = 0; i < prefix.byteLength; i += 1) if (data[i] !== prefix[i]) return false
-  return true
 }

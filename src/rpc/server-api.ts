@@ -14,11 +14,13 @@
  * Called by: the HTTP API on servers (directly) and by client agents (through the transport,
  * `{ kind: 'rpc', method, args }`, see rpc-client.ts).
  */
+import { randomUUID } from 'node:crypto'
 import { ControlPlaneError, isControlPlaneError } from '../util/errors.js'
 import { encodeCommand, type Command, type CommandResult, type CommandType, type StateReader, type TableName } from '../fsm/index.js'
 import type { RaftNode } from '../raft/node.js'
 import type { RaftTransport } from '../raft/transport.js'
 import { parsePeerAddress } from '../raft/node.js'
+import { restoreSnapshotThroughLog } from './snapshot-restore.js'
 import { nodeJson, nodeServiceJson, serviceHealthJson, serviceNodeJson, toFsmDeregistration, toFsmRegistration } from './catalog-shapes.js'
 import type {
   CaConfigReply, CaConfigUpdate, CaRootsReply, CatalogDeregistration, CatalogRegistration, DirEntry, IssuedCertReply, KvDeleteOptions, KvPutOptions, QueryMeta, QueryOptions, QueryResult,
@@ -30,9 +32,6 @@ export interface RpcRequest {
   readonly method: keyof ServerApi
   readonly args: readonly unknown[]
 }
-
-/** Marks a full-state restore entry in the log (see ServerStateMachine in src/agent). */
-export const restoreEntryMagic = new TextEncoder().encode('WEFT-RESTORE\u0000')
 
 export interface LocalServerApiOptions {
   readonly raft: RaftNode
@@ -370,13 +369,17 @@ export class LocalServerApi implements ServerApi {
     return this.options.snapshot()
   }
 
+  /**
+   * Restores a user's snapshot as chunk entries plus a finish entry (snapshot-restore.ts): the
+   * body is never copied whole, and no log entry, append or frame holds more than one chunk.
+   * The session ID is decided here, before anything is logged.
+   */
   async snapshotRestore (data: Uint8Array, _write: WriteOptions): Promise<void> {
-    const entry = new Uint8Array(restoreEntryMagic.byteLength + data.byteLength)
-    entry.set(restoreEntryMagic, 0)
-    entry.set(data, restoreEntryMagic.byteLength)
-    const outcome = await this.hold(async () => await this.options.raft.propose(entry, { timeoutMs: 60_000 }))
-    const result = outcome.result as { ok: boolean, message?: string }
-    if (!result.ok) throw new ControlPlaneError('ERR_INVALID_INPUT', `snapshot rejected: ${result.message ?? 'unreadable'}`)
+    await restoreSnapshotThroughLog(data, {
+      session: randomUUID(),
+      chunkTimeoutMs: this.options.writeTimeoutMs ?? 10_000,
+      propose: async (bytes, options) => (await this.hold(async () => await this.options.raft.propose(bytes, options))).result
+    })
   }
 
   // -------------------------------------------------------------------------------------------
