@@ -8,12 +8,17 @@
  *   json      bodyBytesMax
  *
  * With a Content-Length the buffer is allocated once at the announced size (a 1 GiB snapshot
- * costs 1 GiB, not 2); chunked bodies are collected until they pass the limit. On overflow the
- * rest of the body is read and dropped (up to overflowDrainBytesMax) before the 413 is sent:
- * fastify closes the connection after a parser error, and closing a socket with unread data
- * makes the kernel send a reset, which often reaches the client before the 413 does (the
- * client then sees EPIPE/ECONNRESET instead of the message; Go lingers for the same reason).
- * Bodies larger than that are refused at once.
+ * costs 1 GiB, not 2); chunked bodies are collected until they pass the limit, then joined, so
+ * a chunked snapshot upload briefly costs twice its size (`weft snapshot restore` sends a
+ * Content-Length for that reason; a client that streams without one pays it). The buffer is
+ * handed on as is: the snapshot restore cuts it into log chunks with subarray
+ * (src/rpc/snapshot-restore.ts).
+ *
+ * On overflow the rest of the body is read and dropped (up to overflowDrainBytesMax) before the
+ * 413 is sent: fastify closes the connection after a parser error, and closing a socket with
+ * unread data makes the kernel send a reset, which often reaches the client before the 413 does
+ * (the client then sees EPIPE/ECONNRESET instead of the message; Go lingers for the same
+ * reason). Bodies larger than that are refused at once.
  *
  * Callers: server.ts (the catch-all content-type parser).
  */

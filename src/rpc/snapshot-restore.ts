@@ -24,6 +24,10 @@
  * On any failure a best-effort `restoreAbort` drops what was staged and the caller gets a
  * ControlPlaneError saying whether the state is unchanged or the outcome is unknown.
  *
+ * Not covered: on a client agent the body still reaches a server as one RPC frame
+ * (rpc-client.ts), so a restore through a client is bounded by the transport's messageBytesMax
+ * (64 MiB). TODO(weft): drive the chunking from the client agent with a chunk RPC.
+ *
  * Callers: LocalServerApi.snapshotRestore (server-api.ts); tests with a fake proposer.
  */
 import { crc32c } from '../util/crc32.js'
