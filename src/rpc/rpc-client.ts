@@ -21,7 +21,9 @@ const readMethods = new Set<keyof ServerApi>([
   'kvGet', 'kvKeys', 'catalogServices', 'catalogService', 'catalogNodes', 'catalogNode', 'healthService',
   'statusLeader', 'statusPeers', 'raftConfiguration', 'snapshotSave',
   // Connect CA (#4): a repeated CSR only yields a second certificate, so signing counts as a read.
-  'caRoots', 'caConfiguration', 'caSign'
+  'caRoots', 'caConfiguration', 'caSign',
+  // Intentions (#4)
+  'intentionList', 'intentionGet', 'intentionGetExact', 'intentionMatch', 'intentionCheck'
 ])
 
 // The class implements ServerApi by forwarding each method; the methods are generated below.
@@ -63,7 +65,10 @@ const methods: ReadonlyArray<keyof ServerApi> = [
   'catalogNodes', 'catalogNode', 'healthService', 'statusLeader', 'statusPeers', 'raftConfiguration', 'raftRemovePeer',
   'raftTransferLeader', 'snapshotSave', 'snapshotRestore',
   // Connect CA (#4)
-  'caRoots', 'caConfiguration', 'caSetConfiguration', 'caSign'
+  'caRoots', 'caConfiguration', 'caSetConfiguration', 'caSign',
+  // Intentions (#4)
+  'intentionList', 'intentionGet', 'intentionGetExact', 'intentionCreate', 'intentionUpdate', 'intentionUpsertExact',
+  'intentionDelete', 'intentionMatch', 'intentionCheck'
 ]
 for (const method of methods) {
   Object.defineProperty(RpcClient.prototype, method, {

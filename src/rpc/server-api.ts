@@ -21,6 +21,8 @@ import type { RaftNode } from '../raft/node.js'
 import type { RaftTransport } from '../raft/transport.js'
 import { parsePeerAddress } from '../raft/node.js'
 import { restoreSnapshotThroughLog } from './snapshot-restore.js'
+import { IntentionEndpoints } from './intention-endpoints.js' // Intentions (#4)
+import type { IntentionDefault, IntentionMatchBy, IntentionReply, IntentionRequest, IntentionSelector } from './intentions.js' // Intentions (#4)
 import { nodeJson, nodeServiceJson, serviceHealthJson, serviceNodeJson, toFsmDeregistration, toFsmRegistration } from './catalog-shapes.js'
 import type {
   CaConfigReply, CaConfigUpdate, CaRootsReply, CatalogDeregistration, CatalogRegistration, DirEntry, IssuedCertReply, KvDeleteOptions, KvPutOptions, QueryMeta, QueryOptions, QueryResult,
@@ -47,6 +49,8 @@ export interface LocalServerApiOptions {
   readonly datacenter?: string
   /** The Connect CA (#4, connect-ca.ts); null on servers built without one (tests), which then refuse CA calls. */
   readonly connectCa?: ConnectCaService | null
+  /** Intentions (#4): what /check answers when no intention matches; default ACLs disabled (allow). */
+  readonly intentionDefault?: IntentionDefault
 }
 
 /** What LocalServerApi needs of the Connect CA (implemented by ConnectCa in connect-ca.ts). */
@@ -413,6 +417,62 @@ export class LocalServerApi implements ServerApi {
     const ca = this.ca()
     if (!this.options.raft.isLeader) return await this.hold(async deadline => await this.forwardToLeader('caSign', [csrPem, service, write], 0, deadline), isSafeToRetryRead)
     return await ca.sign(csrPem, service)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Intentions (#4): RPC entry points; the logic is in intention-endpoints.ts. Writes run on the
+  // leader (which picks IDs and timestamps), forwarded there whole from a follower.
+
+  #intentions: IntentionEndpoints | null = null
+
+  private get intentions (): IntentionEndpoints {
+    this.#intentions ??= new IntentionEndpoints({
+      reader: this.options.reader,
+      read: async (method, args, query, run) => await this.read(method, args, query, ['connect-intentions'], run),
+      onLeader: async (method, args, run) => await this.hold(async () => {
+        if (this.options.raft.isLeader) return await run()
+        return await this.forwardToLeader(method, args, this.options.writeTimeoutMs ?? 10_000)
+      }),
+      apply: async command => await this.apply(command as never) as never,
+      defaults: this.options.intentionDefault ?? { aclsEnabled: false, aclDefaultPolicy: 'allow' }
+    })
+    return this.#intentions
+  }
+
+  async intentionList (query: QueryOptions): Promise<QueryResult<readonly IntentionReply[]>> {
+    return await this.intentions.list(query)
+  }
+
+  async intentionGet (id: string, query: QueryOptions): Promise<QueryResult<IntentionReply | null>> {
+    return await this.intentions.get(id, query)
+  }
+
+  async intentionGetExact (source: string, destination: string, query: QueryOptions): Promise<QueryResult<IntentionReply | null>> {
+    return await this.intentions.getExact(source, destination, query)
+  }
+
+  async intentionCreate (intention: IntentionRequest, write: WriteOptions): Promise<{ readonly ID: string }> {
+    return await this.intentions.create(intention, write)
+  }
+
+  async intentionUpdate (id: string, intention: IntentionRequest, write: WriteOptions): Promise<{ readonly ID: string }> {
+    return await this.intentions.update(id, intention, write)
+  }
+
+  async intentionUpsertExact (source: string, destination: string, intention: IntentionRequest, write: WriteOptions): Promise<{ readonly ID: string }> {
+    return await this.intentions.upsertExact(source, destination, intention, write)
+  }
+
+  async intentionDelete (selector: IntentionSelector, write: WriteOptions): Promise<boolean> {
+    return await this.intentions.delete(selector, write)
+  }
+
+  async intentionMatch (by: IntentionMatchBy, names: readonly string[], query: QueryOptions): Promise<QueryResult<Readonly<Record<string, readonly IntentionReply[]>>>> {
+    return await this.intentions.match(by, names, query)
+  }
+
+  async intentionCheck (source: string, destination: string, query: QueryOptions): Promise<QueryResult<{ readonly Allowed: boolean }>> {
+    return await this.intentions.check(source, destination, query)
   }
 }
 

@@ -12,6 +12,8 @@
  * "No cluster leader", ERR_TIMEOUT 504, ERR_OVERLOADED 429, ERR_PERMISSION_DENIED 403.
  */
 
+import type { IntentionMatchBy, IntentionReply, IntentionRequest, IntentionSelector } from './intentions.js'
+
 export type Consistency = 'default' | 'consistent' | 'stale'
 
 export interface QueryOptions {
@@ -191,4 +193,24 @@ export interface ServerApi {
   caSetConfiguration (update: CaConfigUpdate, write: WriteOptions): Promise<void>
   /** Signs a CSR for `service` on the leader (followers forward). */
   caSign (csrPem: string, service: string, write: WriteOptions): Promise<IssuedCertReply>
+
+  // Intentions (#4): spec §8.2; shapes and validation in intentions.ts, logic in intention-endpoints.ts.
+  // Names are service names in the default namespace (CE). Reads block on the intentions table.
+  /** Every intention in evaluation order (precedence descending, then names). */
+  intentionList (query: QueryOptions): Promise<QueryResult<readonly IntentionReply[]>>
+  /** null when there is no intention with this ID. */
+  intentionGet (id: string, query: QueryOptions): Promise<QueryResult<IntentionReply | null>>
+  intentionGetExact (source: string, destination: string, query: QueryOptions): Promise<QueryResult<IntentionReply | null>>
+  /** Legacy create: the leader assigns the ID; a second intention for a pair is ERR_REJECTED (Consul's 500). */
+  intentionCreate (intention: IntentionRequest, write: WriteOptions): Promise<{ readonly ID: string }>
+  /** Legacy full replace by ID (the pair may change); an unknown ID is ERR_REJECTED. */
+  intentionUpdate (id: string, intention: IntentionRequest, write: WriteOptions): Promise<{ readonly ID: string }>
+  /** Create or replace the pair's intention (names from the arguments, not the body). */
+  intentionUpsertExact (source: string, destination: string, intention: IntentionRequest, write: WriteOptions): Promise<{ readonly ID: string }>
+  /** By ID, an unknown ID is ERR_REJECTED; by pair, deleting nothing succeeds. Resolves true. */
+  intentionDelete (selector: IntentionSelector, write: WriteOptions): Promise<boolean>
+  /** Every name is a key of the result, its matches in evaluation order. */
+  intentionMatch (by: IntentionMatchBy, names: readonly string[], query: QueryOptions): Promise<QueryResult<Readonly<Record<string, readonly IntentionReply[]>>>>
+  /** May source connect to destination? No match: the answering server's ACL default decides. */
+  intentionCheck (source: string, destination: string, query: QueryOptions): Promise<QueryResult<{ readonly Allowed: boolean }>>
 }

@@ -15,6 +15,8 @@ import type {
   CaConfigReply, CaConfigUpdate, CaRootsReply, IssuedCertReply
 } from '../../src/rpc/types.js'
 import { ControlPlaneError } from '../../src/util/errors.js'
+import type { IntentionMatchBy, IntentionReply, IntentionRequest, IntentionSelector } from '../../src/rpc/intentions.js' // Intentions (#4)
+import { MemoryIntentions } from './memory-intentions.js' // Intentions (#4)
 
 type Table = 'kvs' | 'catalog'
 
@@ -69,6 +71,7 @@ export class MemoryServerApi implements ServerApi {
   releaseWaiters (): void {
     this.#releasing = true
     this.#notify()
+    this.intentions.release() // Intentions (#4)
   }
 
   /** Waiters currently blocked: lets tests know a blocking query has reached the server. */
@@ -354,6 +357,56 @@ export class MemoryServerApi implements ServerApi {
 
   #caMeta (query: QueryOptions): QueryMeta {
     return { index: Math.max(1, this.#index), knownLeader: this.knownLeader, lastContactMs: this.lastContactMs, effectiveConsistency: query.consistency === 'default' ? 'leader' : query.consistency }
+  }
+
+  // Intentions (#4): the real endpoint logic over a real FSM (memory-intentions.ts).
+  readonly intentions = new MemoryIntentions({
+    meta: (index, query) => ({ index, knownLeader: this.knownLeader, lastContactMs: this.lastContactMs, effectiveConsistency: query.consistency === 'default' ? 'leader' : query.consistency })
+  })
+
+  async intentionList (query: QueryOptions): Promise<QueryResult<readonly IntentionReply[]>> {
+    this.#record('intentionList', [query])
+    return await this.intentions.endpoints.list(query)
+  }
+
+  async intentionGet (id: string, query: QueryOptions): Promise<QueryResult<IntentionReply | null>> {
+    this.#record('intentionGet', [id, query])
+    return await this.intentions.endpoints.get(id, query)
+  }
+
+  async intentionGetExact (source: string, destination: string, query: QueryOptions): Promise<QueryResult<IntentionReply | null>> {
+    this.#record('intentionGetExact', [source, destination, query])
+    return await this.intentions.endpoints.getExact(source, destination, query)
+  }
+
+  async intentionCreate (intention: IntentionRequest, write: WriteOptions): Promise<{ readonly ID: string }> {
+    this.#record('intentionCreate', [intention, write])
+    return await this.intentions.endpoints.create(intention, write)
+  }
+
+  async intentionUpdate (id: string, intention: IntentionRequest, write: WriteOptions): Promise<{ readonly ID: string }> {
+    this.#record('intentionUpdate', [id, intention, write])
+    return await this.intentions.endpoints.update(id, intention, write)
+  }
+
+  async intentionUpsertExact (source: string, destination: string, intention: IntentionRequest, write: WriteOptions): Promise<{ readonly ID: string }> {
+    this.#record('intentionUpsertExact', [source, destination, intention, write])
+    return await this.intentions.endpoints.upsertExact(source, destination, intention, write)
+  }
+
+  async intentionDelete (selector: IntentionSelector, write: WriteOptions): Promise<boolean> {
+    this.#record('intentionDelete', [selector, write])
+    return await this.intentions.endpoints.delete(selector, write)
+  }
+
+  async intentionMatch (by: IntentionMatchBy, names: readonly string[], query: QueryOptions): Promise<QueryResult<Readonly<Record<string, readonly IntentionReply[]>>>> {
+    this.#record('intentionMatch', [by, names, query])
+    return await this.intentions.endpoints.match(by, names, query)
+  }
+
+  async intentionCheck (source: string, destination: string, query: QueryOptions): Promise<QueryResult<{ readonly Allowed: boolean }>> {
+    this.#record('intentionCheck', [source, destination, query])
+    return await this.intentions.endpoints.check(source, destination, query)
   }
 }
 
