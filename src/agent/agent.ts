@@ -28,6 +28,7 @@ import type { Configuration, NodeId } from '../raft/core/types.js'
 import type { RaftStorage } from '../raft/storage.js'
 import { LocalServerApi, type RpcRequest } from '../rpc/server-api.js'
 import { RpcClient } from '../rpc/rpc-client.js'
+import { IntentionCache, intentionDefaultsFrom, localIntentionFetch, rpcIntentionFetch } from './intention-cache.js' // Intentions (#4)
 import type { ServerApi } from '../rpc/types.js'
 import { discoveryExchange, startDiscoveryServer, type DiscoveryReply, type DiscoveryRequest, type MemberInfo } from './discovery.js'
 
@@ -60,6 +61,8 @@ export interface AgentSettings {
   readonly caConfig: Readonly<Record<string, unknown>>
   /** -dev: allows leaf TTLs down to 10 s (src/ca/config.ts). */
   readonly dev: boolean
+  /** Intentions (#4): `acl.enabled` / `acl.default_policy`, the default when no intention matches (absent: ACLs disabled). */
+  readonly acl?: { readonly enabled: boolean, readonly defaultPolicy: 'allow' | 'deny' }
 }
 
 export interface Member {
@@ -86,6 +89,8 @@ export class Agent {
   private stopping = false
   private raftStarting = false
   httpAddress = ''
+  /** Intentions (#4): the agent's copy of every intention (authorize). */
+  intentionCache: IntentionCache | null = null
   /** Set by run.ts: `weft leave` (PUT /v1/agent/leave) asks the process to leave and exit. */
   onLeaveRequested: (() => void) | null = null
 
@@ -109,6 +114,7 @@ export class Agent {
     })
     if (settings.server) await this.startServerParts()
     else await this.startClientParts()
+    this.startIntentionCache() // Intentions (#4)
     this.discovery = await startDiscoveryServer({
       host: settings.bindAddr,
       port: settings.serfLanPort,
@@ -161,7 +167,8 @@ export class Agent {
       transport: this.transport!,
       // A user's snapshot leaves out a restore upload in progress (see src/fsm/snapshot.ts).
       snapshot: () => ({ index: fsm.reader.appliedIndex(), data: fsm.snapshot({ restoreStaging: false }) }),
-      datacenter: settings.datacenter
+      datacenter: settings.datacenter,
+      intentionDefault: intentionDefaultsFrom(settings.acl) // Intentions (#4)
     })
     this.serverApi = this.localApi
     await this.raft.listen()
@@ -217,6 +224,16 @@ export class Agent {
       await raft.propose(command).catch((err: Error) => this.logger.warn({ err }, 'recording the cluster ID failed; retrying'))
     }
     await this.connectCa?.maintain()
+  }
+
+  /**
+   * Intentions (#4): every agent keeps all intentions in a cache fed by one blocking query, for
+   * /v1/agent/connect/authorize. Servers read their own replicated state; clients ask a server.
+   */
+  private startIntentionCache (): void {
+    const fetch = this.fsm !== null ? localIntentionFetch(this.fsm.reader) : rpcIntentionFetch(this.serverApi!)
+    this.intentionCache = new IntentionCache({ fetch, logger: this.logger.child({ component: 'intention-cache' }) })
+    this.intentionCache.start()
   }
 
   // -------------------------------------------------------------------------------------------
@@ -385,6 +402,7 @@ export class Agent {
     if (this.stopping) return
     this.stopping = true
     for (const timer of this.timers) clearInterval(timer)
+    this.intentionCache?.stop() // Intentions (#4)
     const raft = this.raft
     if (this.localApi !== null && raft !== null && raft.started && raft.isLeader && raft.status().configuration.voters.length > 1) {
       // Hand leadership over while still serving, so writes in flight commit under the new leader.

@@ -9,7 +9,11 @@ import type { AgentApi, AgentMember, AgentSelf } from '../api/types.js'
 import type { Config } from '../config/schema.js'
 import { ControlPlaneError } from '../util/errors.js'
 import { discoveryExchange, type MemberInfo } from './discovery.js'
+import { intentionDefaultsFrom } from './intention-cache.js' // Intentions (#4)
 import type { Agent, Member } from './agent.js'
+
+/** Intentions (#4): how long authorize waits for the agent's first intention load. */
+const authorizeLoadTimeoutMs = 5_000
 
 const statusCodes: Record<Member['status'], number> = { alive: 1, left: 3, failed: 4 }
 
@@ -87,6 +91,16 @@ export function createAgentApi (agent: Agent, config: Config): AgentApi {
     },
     async reload (): Promise<void> {
       // TODO(weft): re-read service definitions from -config-dir (#6).
+    },
+    // Intentions (#4): from the agent's intention cache; this agent's ACL settings decide the default.
+    async connectAuthorize (request) {
+      const cache = agent.intentionCache
+      if (cache === null) throw new ControlPlaneError('ERR_STOPPED', 'the agent is not running: intentions are not available')
+      const decision = await cache.authorize(
+        { source: request.sourceName, sourceNamespace: request.sourceNamespace, destination: request.target },
+        intentionDefaultsFrom({ enabled: config.acl.enabled, defaultPolicy: config.acl.defaultPolicy }),
+        { timeoutMs: authorizeLoadTimeoutMs })
+      return { Authorized: decision.authorized, Reason: decision.reason }
     }
   }
 }

@@ -86,7 +86,8 @@ export function settingsFromConfig (config: Config): AgentSettings {
     version: weftVersion,
     connectEnabled: config.connect.enabled,
     caConfig: config.connect.caConfig,
-    dev: config.dev
+    dev: config.dev,
+    acl: { enabled: config.acl.enabled, defaultPolicy: config.acl.defaultPolicy } // Intentions (#4)
   }
 }
 

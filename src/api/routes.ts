@@ -10,6 +10,8 @@
  */
 import * as agent from './handlers/agent.js'
 import * as catalog from './handlers/catalog.js'
+import { connectAuthorize } from './handlers/connect-authorize.js' // Intentions (#4)
+import * as intentions from './handlers/intentions.js' // Intentions (#4)
 import * as kv from './handlers/kv.js'
 import * as operator from './handlers/operator.js'
 import { txn } from './handlers/txn.js'
@@ -46,7 +48,23 @@ export const routes: readonly RouteDefinition[] = [
   { path: '/v1/operator/raft/configuration', handlers: { GET: operator.raftConfiguration }, bodyKind: 'none' },
   { path: '/v1/operator/raft/peer', handlers: { DELETE: operator.raftRemovePeer }, bodyKind: 'none' },
   { path: '/v1/operator/raft/transfer-leader', handlers: { POST: operator.raftTransferLeader }, bodyKind: 'none' },
-  { path: '/v1/snapshot', handlers: { GET: operator.snapshotSave, PUT: operator.snapshotRestore }, bodyKind: 'snapshot' }
+  { path: '/v1/snapshot', handlers: { GET: operator.snapshotSave, PUT: operator.snapshotRestore }, bodyKind: 'snapshot' },
+
+  // Intentions (#4): the fixed paths win over the /<uuid> subtree (fastify prefers static routes).
+  { path: '/v1/connect/intentions', handlers: { GET: intentions.intentionList, POST: intentions.intentionCreate }, bodyKind: 'json' },
+  { path: '/v1/connect/intentions/match', handlers: { GET: intentions.intentionMatch }, bodyKind: 'none' },
+  { path: '/v1/connect/intentions/check', handlers: { GET: intentions.intentionCheck }, bodyKind: 'none' },
+  {
+    path: '/v1/connect/intentions/exact',
+    handlers: { GET: intentions.intentionGetExact, PUT: intentions.intentionUpsertExact, DELETE: intentions.intentionDeleteExact },
+    bodyKind: 'json'
+  },
+  {
+    path: '/v1/connect/intentions/',
+    handlers: { GET: intentions.intentionGet, PUT: intentions.intentionUpdate, DELETE: intentions.intentionDelete },
+    bodyKind: 'json'
+  },
+  { path: '/v1/agent/connect/authorize', handlers: { POST: connectAuthorize }, bodyKind: 'json' }
 ]
 
 export function allowedMethods (route: RouteDefinition): HttpMethod[] {

@@ -226,8 +226,9 @@ function registerRoutes (parts: ServerParts): void {
   const { app } = parts
   for (const route of routes) {
     app.all(fastifyUrl(route), async (request, reply) => await handle(parts, route, request, reply))
-    if (route.path.endsWith('/')) {
-      const bare = route.path.slice(0, -1)
+    const bare = route.path.slice(0, -1)
+    // A subtree whose bare name is a route of its own (/v1/connect/intentions) is not redirected.
+    if (route.path.endsWith('/') && !routes.some(other => other.path === bare)) {
       app.all(bare, async (request, reply) => redirectToSubtree(request, reply, route.path))
     }
   }

@@ -73,6 +73,24 @@ export interface AgentApi {
   leave (call: AgentCallOptions): Promise<void>
   /** Re-reads configuration files. */
   reload (call: AgentCallOptions): Promise<void>
+
+  // Intentions (#4): spec §7.3, answered from the agent's intention cache.
+  /** POST /v1/agent/connect/authorize, after the handler validated the body and parsed the URI. */
+  connectAuthorize (request: ConnectAuthorizeRequest, call: AgentCallOptions): Promise<ConnectAuthorizeReply>
+}
+
+/** Intentions (#4): an authorize request; the source comes from the client certificate's SPIFFE ID. */
+export interface ConnectAuthorizeRequest {
+  readonly target: string
+  readonly sourceNamespace: string
+  readonly sourceName: string
+  readonly clientCertUri: string
+  readonly clientCertSerial: string
+}
+
+export interface ConnectAuthorizeReply {
+  readonly Authorized: boolean
+  readonly Reason: string
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import type { TestContext } from 'node:test'
 import { pino } from 'pino'
 import { createHttpApi, type HttpApi } from '../../src/api/server.js'
 import type { AgentApi, AgentCallOptions, AgentMember, AgentSelf, HttpApiOptions } from '../../src/api/types.js'
+import type { ConnectAuthorizeReply, ConnectAuthorizeRequest } from '../../src/api/types.js' // Intentions (#4)
 import { ControlPlaneError } from '../../src/util/errors.js'
 import { MemoryServerApi } from './api-memory-server.js'
 
@@ -58,6 +59,14 @@ export class MemoryAgentApi implements AgentApi {
 
   async reload (call: AgentCallOptions): Promise<void> {
     this.calls.push({ method: 'reload', args: [call] })
+  }
+
+  // Intentions (#4): a settable answer; the decision itself is tested with the real cache.
+  connectAuthorizeValue: ConnectAuthorizeReply = { Authorized: true, Reason: 'ACLs disabled, access is allowed by default' }
+
+  async connectAuthorize (request: ConnectAuthorizeRequest, call: AgentCallOptions): Promise<ConnectAuthorizeReply> {
+    this.calls.push({ method: 'connectAuthorize', args: [request, call] })
+    return this.connectAuthorizeValue
   }
 }
 
