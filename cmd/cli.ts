@@ -138,6 +138,8 @@ function addFlags (leaf: CommanderCommand, specs: readonly FlagSpec[]): Map<stri
     const flags = spec.kind === 'boolean' ? `--${spec.name}` : `--${spec.name} <${spec.valueName ?? 'value'}>`
     const isHttp = httpClientFlags.includes(spec) || httpServerFlags.includes(spec)
     const option = new Option(flags, spec.description).helpGroup(isHttp ? 'HTTP API Options:' : 'Command Options:')
+    // A repeatable flag collects every value (Go's flag.Value with Set appending).
+    if (spec.kind === 'stringList') option.argParser((value: string, previous: unknown) => [...(Array.isArray(previous) ? previous : []), value])
     leaf.addOption(option)
     attributeNames.set(spec.name, option.attributeName())
   }

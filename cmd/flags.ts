@@ -9,7 +9,8 @@
  */
 import { usageError } from './errors.js'
 
-export type FlagKind = 'boolean' | 'string' | 'uint'
+/** `stringList`: a repeatable string flag (`-meta a=1 -meta b=2`); every value is kept, in order. */
+export type FlagKind = 'boolean' | 'string' | 'uint' | 'stringList'
 
 export interface FlagSpec {
   /** The name without dashes, exactly as typed: `modify-index`. */
@@ -21,7 +22,7 @@ export interface FlagSpec {
 }
 
 /** Typed flag values keyed by flag name; a flag that was not given is absent. */
-export type FlagValues = ReadonlyMap<string, string | boolean | number>
+export type FlagValues = ReadonlyMap<string, string | boolean | number | readonly string[]>
 
 /** Consul's HTTP client flags (every command that talks to an agent). */
 export const httpClientFlags: readonly FlagSpec[] = [
@@ -70,7 +71,7 @@ const uintMax = Number.MAX_SAFE_INTEGER
  * `raw(name)` returns what commander stored for that flag (string, true, or undefined).
  */
 export function readFlagValues (specs: readonly FlagSpec[], raw: (name: string) => unknown): FlagValues {
-  const values = new Map<string, string | boolean | number>()
+  const values = new Map<string, string | boolean | number | readonly string[]>()
   for (const spec of specs) {
     const value = raw(spec.name)
     if (value === undefined) continue
@@ -83,6 +84,9 @@ export function readFlagValues (specs: readonly FlagSpec[], raw: (name: string) 
         break
       case 'uint':
         values.set(spec.name, parseUintFlag(spec.name, String(value)))
+        break
+      case 'stringList':
+        values.set(spec.name, Array.isArray(value) ? value.map(String) : [String(value)])
         break
       default:
         assertNever(spec.kind)
@@ -109,6 +113,12 @@ export function flagString (values: FlagValues, name: string): string | undefine
 
 export function flagBoolean (values: FlagValues, name: string): boolean {
   return values.get(name) === true
+}
+
+/** Every value of a repeatable flag, in the order given ([] when absent). */
+export function flagStringList (values: FlagValues, name: string): readonly string[] {
+  const value = values.get(name)
+  return Array.isArray(value) ? value : []
 }
 
 export function flagUint (values: FlagValues, name: string): number | undefined {

@@ -3,6 +3,12 @@
  * Groups (`kv`, `operator raft`, `snapshot`) are derived from the paths.
  */
 import type { Command } from '../command.js'
+import { intentionCheckCommand } from './intention-check.js' // Intentions (#4)
+import { intentionCreateCommand } from './intention-create.js' // Intentions (#4)
+import { intentionDeleteCommand } from './intention-delete.js' // Intentions (#4)
+import { intentionGetCommand } from './intention-get.js' // Intentions (#4)
+import { intentionListCommand } from './intention-list.js' // Intentions (#4)
+import { intentionMatchCommand } from './intention-match.js' // Intentions (#4)
 import { joinCommand } from './join.js'
 import { kvDeleteCommand } from './kv-delete.js'
 import { kvGetCommand } from './kv-get.js'
@@ -17,6 +23,13 @@ import { snapshotSaveCommand } from './snapshot-save.js'
 import { versionCommand } from './version.js'
 
 export const commands: readonly Command[] = [
+  // Intentions (#4)
+  intentionCheckCommand,
+  intentionCreateCommand,
+  intentionDeleteCommand,
+  intentionGetCommand,
+  intentionListCommand,
+  intentionMatchCommand,
   joinCommand,
   kvDeleteCommand,
   kvGetCommand,
@@ -33,6 +46,7 @@ export const commands: readonly Command[] = [
 
 /** One-line descriptions of the command groups, for `weft -h` and `weft kv -h`. */
 export const groupSummaries: Readonly<Record<string, string>> = {
+  intention: 'Interact with Connect service intentions', // Intentions (#4)
   kv: 'Interact with the key-value store',
   operator: 'Provides cluster-level tools for weft operators',
   'operator raft': 'Inspects and changes the Raft peer set of the weft servers',
