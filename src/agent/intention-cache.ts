@@ -12,9 +12,9 @@
  * Loop invariants: one query in flight at a time; the cached list and its index only change
  * together; an index that goes backwards (a server restored from a snapshot) is taken as is,
  * as Consul's blocking-query clients reset. Errors are retried with exponential back-off
- * (initial 100 ms, doubling, capped at backoffMaxMs, with jitter), logged at warn with the
- * attempt number and delay, and the recovery is logged at info; the last good list keeps
- * serving meanwhile (as Consul's agent cache does).
+ * (initial 100 ms, doubling, capped at backoffMaxMs, with jitter) and logged with the attempt
+ * number and delay (the first and every 10th failure at warn, the rest at debug); the recovery
+ * is logged at info; the last good list keeps serving meanwhile (as Consul's agent cache does).
  *
  * Default decision (no intention matches): the agent's own ACL configuration decides
  * (`acl.enabled` false → allow; true → `acl.default_policy`), as in Consul, where the agent
@@ -43,9 +43,13 @@ export interface IntentionSnapshot {
 }
 
 export interface CacheLogger {
+  debug (fields: Record<string, unknown>, message: string): void
   info (fields: Record<string, unknown>, message: string): void
   warn (fields: Record<string, unknown>, message: string): void
 }
+
+/** A failing watch logs its 1st failure and every 10th at warn, the others at debug. */
+const warnEveryFailures = 10
 
 export interface IntentionCacheOptions {
   readonly fetch: IntentionFetch
@@ -129,7 +133,9 @@ export class IntentionCache {
         failures += 1
         this.lastError = err
         const delayMs = this.backoffMs(failures)
-        this.options.logger.warn({ err: (err as Error).message, attempt: failures, retryInMs: delayMs, index: this.index }, 'intention watch failed; retrying')
+        // A client agent starting before it knows a server fails a few times; one warning says so.
+        const level = failures === 1 || failures % warnEveryFailures === 0 ? 'warn' : 'debug'
+        this.options.logger[level]({ err: (err as Error).message, attempt: failures, retryInMs: delayMs, index: this.index }, 'intention watch failed; retrying')
         await abortableDelay(delayMs, signal)
       }
     }
