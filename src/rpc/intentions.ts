@@ -265,6 +265,7 @@ function checkPermission (value: unknown, path: string, problems: string[]): Int
 }
 
 function checkHttp (http: Record<string, unknown>, path: string, problems: string[]): Record<string, unknown> {
+  const problemsBefore = problems.length
   const result: Record<string, unknown> = {}
   const paths = pathFields.filter(field => http[field] !== undefined && http[field] !== '')
   if (paths.length > 1) problems.push(`${path} should only contain at most one of PathExact, PathPrefix, or PathRegex, got ${paths.join(', ')}`)
@@ -290,7 +291,7 @@ function checkHttp (http: Record<string, unknown>, path: string, problems: strin
       result.Header = headers.map((header, index) => checkHeader(header, `${path}.Header[${index}]`, problems))
     }
   }
-  if (Object.keys(result).length === 0 && problems.length === 0) {
+  if (Object.keys(result).length === 0 && problems.length === problemsBefore) {
     problems.push(`${path} must match on at least one of PathExact, PathPrefix, PathRegex, Methods or Header`)
   }
   return result

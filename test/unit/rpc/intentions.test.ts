@@ -174,6 +174,7 @@ const validationCases: readonly ValidationCase[] = [
   { name: 'too many meta pairs', request: { SourceName: 'web', DestinationName: 'db', Action: 'allow', Meta: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v'])) }, problems: ['Meta exceeds maximum element count 64, got 65'] },
   { name: 'action with permissions', request: { SourceName: 'web', DestinationName: 'db', Action: 'allow', Permissions: [{ Action: 'deny', HTTP: { PathExact: '/x' } }] }, problems: ['Action must be empty when Permissions are set (an L7 intention), got "allow"'] },
   { name: 'permission without HTTP', request: { SourceName: 'web', DestinationName: 'db', Permissions: [{ Action: 'deny' }] }, problems: ['Permissions[0].HTTP must be set (an object with PathExact, PathPrefix, PathRegex, Methods or Header)'] },
+  { name: 'an empty HTTP match, with another problem', request: { SourceName: '', DestinationName: 'db', Permissions: [{ Action: 'deny', HTTP: {} }] }, problems: ['SourceName must be set', 'Permissions[0].HTTP must match on at least one of PathExact, PathPrefix, PathRegex, Methods or Header'] },
   { name: 'two paths', request: { SourceName: 'web', DestinationName: 'db', Permissions: [{ Action: 'deny', HTTP: { PathExact: '/a', PathPrefix: '/b' } }] }, problems: ['Permissions[0].HTTP should only contain at most one of PathExact, PathPrefix, or PathRegex, got PathExact, PathPrefix'] }
 ]
 
