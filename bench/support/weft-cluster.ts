@@ -19,6 +19,8 @@ export interface WeftOptions {
   readonly raftMultiplier: number
   /** Node flags before the script, e.g. --cpu-prof (which NODE_OPTIONS does not accept). */
   readonly nodeArgs?: readonly string[]
+  /** More agent configuration, merged into the config file (e.g. connect.ca_config for bench:ca). */
+  readonly extraConfig?: Readonly<Record<string, unknown>>
 }
 
 export class WeftCluster implements KvCluster {
@@ -43,7 +45,7 @@ export class WeftCluster implements KvCluster {
 
   static async start (options: WeftOptions): Promise<WeftCluster> {
     const cluster = new WeftCluster(options)
-    await writeFile(cluster.configFile, JSON.stringify({ performance: { raft_multiplier: options.raftMultiplier } }) + '\n')
+    await writeFile(cluster.configFile, JSON.stringify({ ...options.extraConfig, performance: { raft_multiplier: options.raftMultiplier } }) + '\n')
     try {
       await Promise.all(cluster.members.map(async m => await cluster.restart(m.name)))
     } catch (err) {

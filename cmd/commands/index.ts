@@ -3,6 +3,8 @@
  * Groups (`kv`, `operator raft`, `snapshot`) are derived from the paths.
  */
 import type { Command } from '../command.js'
+import { caGetConfigCommand } from './connect-ca-get-config.js'
+import { caSetConfigCommand } from './connect-ca-set-config.js'
 import { intentionCheckCommand } from './intention-check.js' // Intentions (#4)
 import { intentionCreateCommand } from './intention-create.js' // Intentions (#4)
 import { intentionDeleteCommand } from './intention-delete.js' // Intentions (#4)
@@ -23,6 +25,8 @@ import { snapshotSaveCommand } from './snapshot-save.js'
 import { versionCommand } from './version.js'
 
 export const commands: readonly Command[] = [
+  caGetConfigCommand,
+  caSetConfigCommand,
   // Intentions (#4)
   intentionCheckCommand,
   intentionCreateCommand,
@@ -46,6 +50,8 @@ export const commands: readonly Command[] = [
 
 /** One-line descriptions of the command groups, for `weft -h` and `weft kv -h`. */
 export const groupSummaries: Readonly<Record<string, string>> = {
+  connect: 'Interact with Connect, the service mesh',
+  'connect ca': 'Interact with the Connect Certificate Authority (CA)',
   intention: 'Interact with Connect service intentions', // Intentions (#4)
   kv: 'Interact with the key-value store',
   operator: 'Provides cluster-level tools for weft operators',

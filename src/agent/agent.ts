@@ -28,8 +28,14 @@ import type { Configuration, NodeId } from '../raft/core/types.js'
 import type { RaftStorage } from '../raft/storage.js'
 import { LocalServerApi, type RpcRequest } from '../rpc/server-api.js'
 import { RpcClient } from '../rpc/rpc-client.js'
-import { IntentionCache, intentionDefaultsFrom, localIntentionFetch, rpcIntentionFetch } from './intention-cache.js' // Intentions (#4)
 import type { ServerApi } from '../rpc/types.js'
+import { LeafCache, RootsWatcher } from './connect-cache.js'
+import { IntentionCache, intentionDefaultsFrom, localIntentionFetch, rpcIntentionFetch } from './intention-cache.js' // Intentions (#4)
+import { ConnectCa } from '../rpc/connect-ca.js'
+import { devMinimumLeafTtlMs, standardMinimumLeafTtlMs } from '../ca/config.js'
+import { connectDisabledMessage } from '../rpc/server-api.js'
+import { createCsrPem, generateLeafKey } from '../ca/csr.js'
+import { serviceUri } from '../ca/spiffe.js'
 import { discoveryExchange, startDiscoveryServer, type DiscoveryReply, type DiscoveryRequest, type MemberInfo } from './discovery.js'
 
 /** The slice of the agent configuration this module needs (built from Config by run.ts). */
@@ -81,7 +87,7 @@ export class Agent {
   fsm: Fsm | null = null
   serverApi: ServerApi | null = null
   private localApi: LocalServerApi | null = null
-  connectCa: { configuredClusterId (): string | null, maintain (): Promise<void>, onLeadershipLost (): void } | null = null
+  connectCa: ConnectCa | null = null
   private storage: RaftStorage | null = null
   private discovery: { port: number, close: () => Promise<void> } | null = null
   readonly members = new Map<string, Member>()
@@ -89,6 +95,7 @@ export class Agent {
   private stopping = false
   private raftStarting = false
   httpAddress = ''
+  private connectCachesValue: { readonly roots: RootsWatcher, readonly leaves: LeafCache } | null = null
   /** Intentions (#4): the agent's copy of every intention (authorize). */
   intentionCache: IntentionCache | null = null
   /** Set by run.ts: `weft leave` (PUT /v1/agent/leave) asks the process to leave and exit. */
@@ -161,6 +168,17 @@ export class Agent {
         void this.stop({ leave: false })
       }
     })
+    const raft = this.raft
+    this.connectCa = new ConnectCa({
+      enabled: settings.connectEnabled,
+      datacenter: settings.datacenter,
+      agentCaConfig: settings.caConfig,
+      minimumLeafTtlMs: settings.dev ? devMinimumLeafTtlMs : standardMinimumLeafTtlMs,
+      reader: fsm.reader,
+      isLeader: () => raft.started && raft.isLeader,
+      propose: async command => (await raft.propose(encodeCommand(command), { timeoutMs: 10_000 })).result as never,
+      logger: this.logger.child({ component: 'connect-ca' })
+    })
     this.localApi = new LocalServerApi({
       raft: this.raft,
       reader: fsm.reader,
@@ -168,6 +186,7 @@ export class Agent {
       // A user's snapshot leaves out a restore upload in progress (see src/fsm/snapshot.ts).
       snapshot: () => ({ index: fsm.reader.appliedIndex(), data: fsm.snapshot({ restoreStaging: false }) }),
       datacenter: settings.datacenter,
+      connectCa: this.connectCa,
       intentionDefault: intentionDefaultsFrom(settings.acl) // Intentions (#4)
     })
     this.serverApi = this.localApi
@@ -234,6 +253,27 @@ export class Agent {
     const fetch = this.fsm !== null ? localIntentionFetch(this.fsm.reader) : rpcIntentionFetch(this.serverApi!)
     this.intentionCache = new IntentionCache({ fetch, logger: this.logger.child({ component: 'intention-cache' }) })
     this.intentionCache.start()
+  }
+
+  /** The Connect caches (roots watch, leaves), made on first use (#4). */
+  connectCaches (): { readonly roots: RootsWatcher, readonly leaves: LeafCache } {
+    if (!this.settings.connectEnabled) throw new ControlPlaneError('ERR_REJECTED', connectDisabledMessage)
+    if (this.connectCachesValue !== null) return this.connectCachesValue
+    const logger = this.logger.child({ component: 'connect-cache' })
+    const roots = new RootsWatcher({ serverApi: this.serverApi!, logger })
+    const leaves = new LeafCache({
+      serverApi: this.serverApi!,
+      roots,
+      datacenter: this.settings.datacenter,
+      logger,
+      makeKeyAndCsr: uri => {
+        const key = generateLeafKey()
+        return { privateKeyPem: key.privateKeyPem, csrPem: createCsrPem({ privateKey: key.privateKey, uri }) }
+      },
+      serviceUri: (trustDomain, datacenter, service) => serviceUri(trustDomain, datacenter, service)
+    })
+    this.connectCachesValue = { roots, leaves }
+    return this.connectCachesValue
   }
 
   // -------------------------------------------------------------------------------------------
@@ -402,6 +442,8 @@ export class Agent {
     if (this.stopping) return
     this.stopping = true
     for (const timer of this.timers) clearInterval(timer)
+    this.connectCachesValue?.roots.stop()
+    this.connectCachesValue?.leaves.stop()
     this.intentionCache?.stop() // Intentions (#4)
     const raft = this.raft
     if (this.localApi !== null && raft !== null && raft.started && raft.isLeader && raft.status().configuration.voters.length > 1) {

@@ -92,6 +92,12 @@ export function createAgentApi (agent: Agent, config: Config): AgentApi {
     async reload (): Promise<void> {
       // TODO(weft): re-read service definitions from -config-dir (#6).
     },
+    async connectCaRoots (query) {
+      return await agent.connectCaches().roots.get(query)
+    },
+    async connectCaLeaf (service, query) {
+      return await agent.connectCaches().leaves.get(service, query)
+    },
     // Intentions (#4): from the agent's intention cache; this agent's ACL settings decide the default.
     async connectAuthorize (request) {
       const cache = agent.intentionCache

@@ -10,6 +10,7 @@
  */
 import * as agent from './handlers/agent.js'
 import * as catalog from './handlers/catalog.js'
+import * as connectCa from './handlers/connect-ca.js'
 import { connectAuthorize } from './handlers/connect-authorize.js' // Intentions (#4)
 import * as intentions from './handlers/intentions.js' // Intentions (#4)
 import * as kv from './handlers/kv.js'
@@ -49,6 +50,12 @@ export const routes: readonly RouteDefinition[] = [
   { path: '/v1/operator/raft/peer', handlers: { DELETE: operator.raftRemovePeer }, bodyKind: 'none' },
   { path: '/v1/operator/raft/transfer-leader', handlers: { POST: operator.raftTransferLeader }, bodyKind: 'none' },
   { path: '/v1/snapshot', handlers: { GET: operator.snapshotSave, PUT: operator.snapshotRestore }, bodyKind: 'snapshot' },
+
+  // Connect CA (#4)
+  { path: '/v1/connect/ca/roots', handlers: { GET: connectCa.caRoots }, bodyKind: 'none' },
+  { path: '/v1/connect/ca/configuration', handlers: { GET: connectCa.caConfigurationGet, PUT: connectCa.caConfigurationPut }, bodyKind: 'json' },
+  { path: '/v1/agent/connect/ca/roots', handlers: { GET: connectCa.agentCaRoots }, bodyKind: 'none' },
+  { path: '/v1/agent/connect/ca/leaf/', handlers: { GET: connectCa.agentCaLeaf }, bodyKind: 'none' },
 
   // Intentions (#4): the fixed paths win over the /<uuid> subtree (fastify prefers static routes).
   { path: '/v1/connect/intentions', handlers: { GET: intentions.intentionList, POST: intentions.intentionCreate }, bodyKind: 'json' },

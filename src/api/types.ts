@@ -11,7 +11,7 @@
  * Callers: server.ts, routes.ts, handlers/*.ts; src/agent implements AgentApi.
  */
 import type { Logger } from 'pino'
-import type { ServerApi, WriteOptions } from '../rpc/types.js'
+import type { CaRootsReply, IssuedCertReply, QueryOptions, ServerApi, WriteOptions } from '../rpc/types.js'
 import type { QueryParams } from './validate.js'
 
 // ---------------------------------------------------------------------------------------------
@@ -74,6 +74,12 @@ export interface AgentApi {
   /** Re-reads configuration files. */
   reload (call: AgentCallOptions): Promise<void>
 
+  // Connect (#4): answered from the agent's caches (spec §7.1, §7.2).
+  /** GET /v1/agent/connect/ca/roots, blocking aware. */
+  connectCaRoots (query: QueryOptions): Promise<CachedResult<CaRootsReply>>
+  /** GET /v1/agent/connect/ca/leaf/<service>, blocking aware (`minQueryIndex` is the leaf's ModifyIndex). */
+  connectCaLeaf (service: string, query: QueryOptions): Promise<CachedResult<IssuedCert>>
+
   // Intentions (#4): spec §7.3, answered from the agent's intention cache.
   /** POST /v1/agent/connect/authorize, after the handler validated the body and parsed the URI. */
   connectAuthorize (request: ConnectAuthorizeRequest, call: AgentCallOptions): Promise<ConnectAuthorizeReply>
@@ -92,6 +98,16 @@ export interface ConnectAuthorizeReply {
   readonly Authorized: boolean
   readonly Reason: string
 }
+
+/** An answer from an agent cache: X-Consul-Index is `index`, X-Cache is HIT or MISS. */
+export interface CachedResult<T> {
+  readonly value: T
+  readonly index: number
+  readonly hit: boolean
+}
+
+/** A leaf as the agent returns it (spec §7.2): the server's reply plus the key made on this agent. */
+export type IssuedCert = Omit<IssuedCertReply, 'SigningKeyID'> & { readonly PrivateKeyPEM: string }
 
 // ---------------------------------------------------------------------------------------------
 // Options

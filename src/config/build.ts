@@ -24,6 +24,7 @@ import {
   DEFAULT_ORIGIN, DEV_ORIGIN, HOST_ORIGIN, problem, problemAt, renderValue,
   type ConfigProblem, type Origin
 } from './problems.js'
+import { devMinimumLeafTtlMs, normalizeCaConfig, standardMinimumLeafTtlMs } from '../ca/config.js'
 import {
   DEFAULT_SOURCE, DEV_SOURCE, RAFT_ELECTION_TICKS, RAFT_HEARTBEAT_TICKS, RAFT_TICK_MS_PER_MULTIPLIER,
   type AclConfig, type AclTokensConfig, type Config, type PortsConfig
@@ -144,6 +145,7 @@ function assemble (s: Settings, context: Context, report: Report): Config {
   const clientAddrs = s.strings('client_addr')
   checkDataDir(s, context.dev, report)
   checkServerOnlySettings(s, server, report)
+  checkCaConfig(s, context.dev, report)
   checkNodeMeta(s, report)
   const multiplier = s.number('performance.raft_multiplier')
   return {
@@ -290,6 +292,16 @@ function checkDataDir (s: Settings, dev: boolean, report: Report): void {
   if (dev || s.has('data_dir') || s.wasRejected('data_dir')) return
   report.errors.push(problem(DEFAULT_ORIGIN, 'data_dir',
     'data_dir is required unless -dev is given: set "data_dir" in a config file or pass -data-dir DIR'))
+}
+
+/** `connect.ca_config` is checked at start-up with the CA's own rules (src/ca/config.ts), so a bad TTL stops the agent. */
+function checkCaConfig (s: Settings, dev: boolean, report: Report): void {
+  if (!s.isUserSet('connect.ca_config')) return
+  try {
+    normalizeCaConfig(s.record('connect.ca_config'), { minimumLeafTtlMs: dev ? devMinimumLeafTtlMs : standardMinimumLeafTtlMs })
+  } catch (err) {
+    report.errors.push(relation(s, 'connect.ca_config', `is not a valid CA configuration: ${(err as Error).message}`))
+  }
 }
 
 const SERVER_ONLY_PATHS = ['connect.ca_provider', 'connect.ca_config', 'acl.tokens.initial_management']

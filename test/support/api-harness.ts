@@ -8,8 +8,9 @@
 import type { TestContext } from 'node:test'
 import { pino } from 'pino'
 import { createHttpApi, type HttpApi } from '../../src/api/server.js'
-import type { AgentApi, AgentCallOptions, AgentMember, AgentSelf, HttpApiOptions } from '../../src/api/types.js'
+import type { AgentApi, AgentCallOptions, AgentMember, AgentSelf, CachedResult, HttpApiOptions, IssuedCert } from '../../src/api/types.js'
 import type { ConnectAuthorizeReply, ConnectAuthorizeRequest } from '../../src/api/types.js' // Intentions (#4)
+import type { CaRootsReply, QueryOptions } from '../../src/rpc/types.js'
 import { ControlPlaneError } from '../../src/util/errors.js'
 import { MemoryServerApi } from './api-memory-server.js'
 
@@ -59,6 +60,21 @@ export class MemoryAgentApi implements AgentApi {
 
   async reload (call: AgentCallOptions): Promise<void> {
     this.calls.push({ method: 'reload', args: [call] })
+  }
+
+  // Connect (#4): settable answers.
+  connectRootsValue: CachedResult<CaRootsReply> = { value: { ActiveRootID: '', TrustDomain: '', Roots: [] }, index: 1, hit: true }
+  connectLeafValue: CachedResult<IssuedCert> | null = null
+
+  async connectCaRoots (query: QueryOptions): Promise<CachedResult<CaRootsReply>> {
+    this.calls.push({ method: 'connectCaRoots', args: [query] })
+    return this.connectRootsValue
+  }
+
+  async connectCaLeaf (service: string, query: QueryOptions): Promise<CachedResult<IssuedCert>> {
+    this.calls.push({ method: 'connectCaLeaf', args: [service, query] })
+    if (this.connectLeafValue === null) throw new ControlPlaneError('ERR_REJECTED', 'cluster has no CA bootstrapped yet')
+    return this.connectLeafValue
   }
 
   // Intentions (#4): a settable answer; the decision itself is tested with the real cache.
