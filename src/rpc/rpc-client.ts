@@ -8,7 +8,7 @@ import { ControlPlaneError, isControlPlaneError } from '../util/errors.js'
 import type { NodeId } from '../raft/core/types.js'
 import type { RaftTransport } from '../raft/transport.js'
 import { isSafeToRetry, type RpcRequest } from './server-api.js'
-import type { ServerApi } from './types.js'
+import { serverApiMethods, type ServerApi } from './types.js'
 
 export interface RpcClientOptions {
   readonly transport: RaftTransport
@@ -60,16 +60,7 @@ export class RpcClient {
   }
 }
 
-const methods: ReadonlyArray<keyof ServerApi> = [
-  'kvGet', 'kvKeys', 'kvPut', 'kvDelete', 'txn', 'catalogRegister', 'catalogDeregister', 'catalogServices', 'catalogService',
-  'catalogNodes', 'catalogNode', 'healthService', 'statusLeader', 'statusPeers', 'raftConfiguration', 'raftRemovePeer',
-  'raftTransferLeader', 'snapshotSave', 'snapshotRestore',
-  // Connect CA (#4)
-  'caRoots', 'caConfiguration', 'caSetConfiguration', 'caSign',
-  // Intentions (#4)
-  'intentionList', 'intentionGet', 'intentionGetExact', 'intentionCreate', 'intentionUpdate', 'intentionUpsertExact',
-  'intentionDelete', 'intentionMatch', 'intentionCheck'
-]
+const methods = serverApiMethods
 for (const method of methods) {
   Object.defineProperty(RpcClient.prototype, method, {
     value: async function (this: RpcClient, ...args: unknown[]) { return await this.call(method, args) },

@@ -28,6 +28,7 @@ import type {
   CaConfigReply, CaConfigUpdate, CaRootsReply, CatalogDeregistration, CatalogRegistration, DirEntry, IssuedCertReply, KvDeleteOptions, KvPutOptions, QueryMeta, QueryOptions, QueryResult,
   RaftConfigurationReply, ServerApi, TxnKvOp, TxnResult, WriteOptions
 } from './types.js'
+import { isServerApiMethod } from './types.js'
 
 export interface RpcRequest {
   readonly kind: 'rpc'
@@ -88,12 +89,16 @@ export class LocalServerApi implements ServerApi {
   /** Set while the server shuts down: new RPCs are refused unprocessed, so callers go elsewhere. */
   private leaving = false
   private inFlight = 0
+  /** Wakes each blocking query still waiting (drain ends them). */
+  private readonly blockingWaiters = new Set<() => void>()
 
   constructor (private readonly options: LocalServerApiOptions) {}
 
   /** Refuses new RPCs from now on and resolves once the ones running have finished (bounded). */
   async drain (timeoutMs: number): Promise<void> {
     this.leaving = true
+    // Blocking queries answer now with what they have, rather than hold the shutdown for their wait.
+    for (const wake of [...this.blockingWaiters]) wake()
     const deadline = Date.now() + timeoutMs
     while (this.inFlight > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
   }
@@ -130,8 +135,9 @@ export class LocalServerApi implements ServerApi {
   }
 
   private async dispatch (request: RpcRequest): Promise<unknown> {
-    const method = this[request.method] as unknown
-    if (typeof method !== 'function' || !Object.prototype.hasOwnProperty.call(LocalServerApi.prototype, request.method)) {
+    // Only the ServerApi surface: `hold`, `read` and other helpers are methods too, but not RPCs.
+    const method = isServerApiMethod(request.method) ? this[request.method] as unknown : undefined
+    if (typeof method !== 'function') {
       throw new ControlPlaneError('ERR_INVALID_INPUT', `unknown RPC method ${String(request.method)}`)
     }
     return await (method as (...args: unknown[]) => Promise<unknown>).apply(this, [...request.args])
@@ -193,6 +199,8 @@ export class LocalServerApi implements ServerApi {
   private async waitForChange (tables: readonly TableName[], index: number, waitMs: number): Promise<void> {
     const reader = this.options.reader
     if (reader.maxTableIndex(tables) > index) return
+    if (this.leaving) return
+    const waiters = this.blockingWaiters
     await new Promise<void>(resolve => {
       const timer = setTimeout(done, waitMs)
       const unsubscribe = reader.onChange(change => {
@@ -200,9 +208,11 @@ export class LocalServerApi implements ServerApi {
           if (change.tables.has(table) && reader.maxTableIndex(tables) > index) { done(); return }
         }
       })
+      waiters.add(done)
       function done (): void {
         clearTimeout(timer)
         unsubscribe()
+        waiters.delete(done)
         resolve()
       }
     })

@@ -214,3 +214,24 @@ export interface ServerApi {
   /** May source connect to destination? No match: the answering server's ACL default decides. */
   intentionCheck (source: string, destination: string, query: QueryOptions): Promise<QueryResult<{ readonly Allowed: boolean }>>
 }
+
+/**
+ * Every ServerApi method, checked complete by the compiler: the RPC surface. A server runs a
+ * forwarded call only if its method is listed here (never a private helper of the class), and
+ * RpcClient generates one forwarding method per entry.
+ */
+const serverApiMethodSet: { readonly [K in keyof ServerApi]: true } = {
+  kvGet: true, kvKeys: true, kvPut: true, kvDelete: true, txn: true,
+  catalogRegister: true, catalogDeregister: true, catalogServices: true, catalogService: true, catalogNodes: true, catalogNode: true, healthService: true,
+  statusLeader: true, statusPeers: true, raftConfiguration: true, raftRemovePeer: true, raftTransferLeader: true,
+  snapshotSave: true, snapshotRestore: true,
+  caRoots: true, caConfiguration: true, caSetConfiguration: true, caSign: true,
+  intentionList: true, intentionGet: true, intentionGetExact: true, intentionCreate: true, intentionUpdate: true, intentionUpsertExact: true,
+  intentionDelete: true, intentionMatch: true, intentionCheck: true
+}
+
+export const serverApiMethods = Object.keys(serverApiMethodSet) as ReadonlyArray<keyof ServerApi>
+
+export function isServerApiMethod (name: unknown): name is keyof ServerApi {
+  return typeof name === 'string' && Object.prototype.hasOwnProperty.call(serverApiMethodSet, name)
+}
