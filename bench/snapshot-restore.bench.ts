@@ -1,11 +1,14 @@
 /**
  * `node dist/bench/snapshot-restore.bench.js`: how much memory a PUT /v1/snapshot costs each
  * server. Three weft servers (127.0.59.11-13, fsync on, raft_multiplier 1) are loaded with
- * BENCH_RESTORE_MIB MiB of KV data (256 KiB incompressible values), a snapshot is taken with
- * GET /v1/snapshot, and restored with PUT /v1/snapshot sent to the leader. For each server it
- * reports the resident set before the PUT, its peak during the PUT (the kernel's VmHWM from
- * /proc/<pid>/status, reset through /proc/<pid>/clear_refs just before), and after it, in MiB,
- * plus the restore's duration. A fresh cluster per size. Linux only.
+ * BENCH_RESTORE_MIB MiB of KV data (256 KiB incompressible values) and a snapshot is taken with
+ * GET /v1/snapshot. Then, as in a disaster recovery, the cluster is stopped and a fresh, empty
+ * one restores the snapshot with PUT /v1/snapshot sent to its leader; an idle fresh server makes
+ * the "before" figure a clean baseline (the loaded servers keep garbage from the load that V8
+ * has not handed back). For each server it reports the resident set before the PUT, its peak
+ * during the PUT (the kernel's VmHWM from /proc/<pid>/status, reset through
+ * /proc/<pid>/clear_refs just before), and after it, in MiB, plus the restore's duration.
+ * Linux only.
  *
  * Peak RSS is a rough figure: V8 grows its heap lazily and collects when it likes, so the same
  * run can differ by tens of MiB. Compare sizes and roles, not single megabytes.
@@ -54,15 +57,28 @@ async function load (leader: Member, mib: number): Promise<void> {
   await Promise.all([worker(), worker(), worker(), worker()])
 }
 
-async function runSize (mib: number): Promise<void> {
-  const dir = await makeTempDir('weft-bench-restore-')
+/** A cluster loaded with `mib` MiB of KV data, saved, stopped. */
+async function savedSnapshot (mib: number): Promise<Uint8Array> {
+  const dir = await makeTempDir('weft-bench-restore-source-')
   const cluster = await WeftCluster.start({ block, dir, raftMultiplier: 1 })
   try {
     const leader = await waitFor(async () => await cluster.leader(), { timeoutMs: 30_000, what: 'a leader' })
     process.stderr.write(`loading ${mib} MiB into ${leader.name}\n`)
     await load(leader, mib)
-    const snapshot = new Uint8Array(await (await must(fetch(url(leader, '/v1/snapshot'), { signal: AbortSignal.timeout(300_000) }), 'GET /v1/snapshot')).arrayBuffer())
-    process.stderr.write(`snapshot of ${(snapshot.length / 2 ** 20).toFixed(1)} MiB; restoring through ${leader.name}\n`)
+    return new Uint8Array(await (await must(fetch(url(leader, '/v1/snapshot'), { signal: AbortSignal.timeout(300_000) }), 'GET /v1/snapshot')).arrayBuffer())
+  } finally {
+    await cluster.stop()
+    await removeTempDir(dir)
+  }
+}
+
+async function runSize (mib: number): Promise<void> {
+  const snapshot = await savedSnapshot(mib)
+  const dir = await makeTempDir('weft-bench-restore-')
+  const cluster = await WeftCluster.start({ block, dir, raftMultiplier: 1 })
+  try {
+    const leader = await waitFor(async () => await cluster.leader(), { timeoutMs: 30_000, what: 'a leader' })
+    process.stderr.write(`snapshot of ${(snapshot.length / 2 ** 20).toFixed(1)} MiB; restoring into a fresh cluster through ${leader.name}\n`)
     const pids = cluster.members.map(member => ({ member, pid: member.proc!.pid }))
     const before = new Map<string, number>()
     for (const { member, pid } of pids) {
@@ -72,6 +88,10 @@ async function runSize (mib: number): Promise<void> {
     const started = performance.now()
     await must(fetch(url(leader, '/v1/snapshot'), { method: 'PUT', body: snapshot, signal: AbortSignal.timeout(900_000) }), 'PUT /v1/snapshot')
     const seconds = (performance.now() - started) / 1000
+    // The PUT returns once the leader applied the finish; the followers may still be applying it.
+    for (const member of cluster.members) {
+      await waitFor(async () => await cluster.hasKey(member, 'bench/000000'), { timeoutMs: 300_000, intervalMs: 200, what: `${member.name} to apply the restore` })
+    }
     for (const { member, pid } of pids) {
       const after = await memoryMiB(pid)
       console.log(JSON.stringify({
