@@ -120,7 +120,8 @@ function readCertificateDer (der: Uint8Array, field: string): ReadCertificate {
     isCa,
     uris,
     spec: keySpecOf(x509.publicKey, `${field} public key`),
-    subject: x509.subject.replace(/\n/g, ', '),
+    // Node reports an empty subject (a Connect leaf's) as undefined despite its typing.
+    subject: (x509.subject as string | undefined ?? '').replace(/\n/g, ', '),
     publicKeySpki: new Uint8Array(parsed.spkiDer),
     der: copy,
     pem: encodePem('CERTIFICATE', copy)

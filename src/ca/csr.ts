@@ -9,15 +9,14 @@
  *
  * Called by: the agent's leaf cache (create), the ConnectCA.Sign endpoint (parse), tests.
  */
-import { Buffer } from 'node:buffer'
-import { createPublicKey, generateKeyPairSync, verify, type KeyObject } from 'node:crypto'
+import { generateKeyPairSync, verify, type KeyObject } from 'node:crypto'
 import { ControlPlaneError } from '../util/errors.js'
 import { OID, signatureAlgorithmByOid, signatureAlgorithmFor } from './algorithms.js'
 import {
   childrenOf, contextTag, DerFormatError, explicit, expectTag, ia5Bytes, integer, oid, rawOf, readBitString, readInteger,
   readOid, readSingle, sequence, setOf, TAG, type DerElement
 } from './der.js'
-import { keySpecOf, spkiDerOf, type KeySpec } from './keys.js'
+import { keySpecOf, publicKeyFromSpki, spkiDerOf, type KeySpec } from './keys.js'
 import { decodePemBlocks, encodePem, findPemBlock } from './pem.js'
 import { spiffeIdCharsMax } from './spiffe.js'
 import { emptyNameDer, extensionDer, generalNamesDer, parseExtensions, readGeneralNames, signedDer, type GeneralNames } from './x509.js'
@@ -48,12 +47,7 @@ export function parseCsrPem (pem: string): ParsedCsr {
   }
   const algorithm = signatureAlgorithmByOid(structure.signatureAlgorithmOid)
   if (algorithm === undefined) throw invalidCsr(`CSR signature algorithm ${structure.signatureAlgorithmOid} is not supported`)
-  let publicKey: KeyObject
-  try {
-    publicKey = createPublicKey({ key: Buffer.from(structure.spkiDer), format: 'der', type: 'spki' })
-  } catch (err) {
-    throw invalidCsr(`CSR public key is not valid: ${(err as Error).message}`, err)
-  }
+  const publicKey = publicKeyFromSpki(structure.spkiDer, 'CSR public key')
   const spec = keySpecOf(publicKey, 'CSR public key')
   if (algorithm.keyType !== spec.type) throw invalidCsr(`CSR signature algorithm ${algorithm.oid} does not fit its ${spec.type} public key`)
   let signatureValid: boolean

@@ -9,6 +9,7 @@
  *
  * Called by: certs.ts, csr.ts, leaf-signer.ts, extensions.ts, algorithms.ts.
  */
+import { Buffer } from 'node:buffer'
 import { assert } from '../util/assert.js'
 
 export const TAG = {
@@ -244,14 +245,61 @@ function twoDigits (value: number): string {
  * always in UTC with whole seconds (milliseconds are truncated).
  */
 export function time (date: Date): Uint8Array {
+  const { tag, text } = timeText(date)
+  return tlv(tag, ia5Bytes(text))
+}
+
+/** Tag and ASCII content of `time(date)`, for writers that place it themselves. */
+export function timeText (date: Date): { tag: number, text: string } {
   const milliseconds = date.getTime()
   assert(Number.isFinite(milliseconds), 'time: invalid Date')
   const year = date.getUTCFullYear()
   assert(year >= 0 && year <= 9999, `time: year must be in 0..9999, got ${year}`)
   const rest = twoDigits(date.getUTCMonth() + 1) + twoDigits(date.getUTCDate()) + twoDigits(date.getUTCHours()) +
     twoDigits(date.getUTCMinutes()) + twoDigits(date.getUTCSeconds()) + 'Z'
-  if (year >= 1950 && year < 2050) return tlv(TAG.utcTime, ia5Bytes(twoDigits(year % 100) + rest))
-  return tlv(TAG.generalizedTime, ia5Bytes(String(year).padStart(4, '0') + rest))
+  if (year >= 1950 && year < 2050) return { tag: TAG.utcTime, text: twoDigits(year % 100) + rest }
+  return { tag: TAG.generalizedTime, text: String(year).padStart(4, '0') + rest }
+}
+
+/** Total size of an element (tag, length field, content) whose content is `contentLength` bytes. */
+export function encodedLength (contentLength: number): number {
+  return 1 + lengthFieldBytes(contentLength) + contentLength
+}
+
+/**
+ * Writes DER into one buffer sized up front, for the leaf signer: the caller computes every
+ * nested length first (with `encodedLength`), then writes headers and contents in order.
+ * `finish` asserts the buffer was filled exactly, catching any length miscalculation.
+ */
+export class DerWriter {
+  readonly bytes: Uint8Array
+  private offset = 0
+
+  constructor (length: number) {
+    // A pooled Buffer: cheap to allocate for small sizes, and its base64 encoder is native.
+    this.bytes = Buffer.allocUnsafe(length)
+  }
+
+  header (tag: number, contentLength: number): void {
+    this.bytes[this.offset] = tag
+    this.offset = writeLength(this.bytes, this.offset + 1, contentLength)
+  }
+
+  raw (bytes: Uint8Array): void {
+    this.bytes.set(bytes, this.offset)
+    this.offset += bytes.length
+  }
+
+  /** ASCII text; callers have checked every character is below 0x80. */
+  ascii (text: string): void {
+    for (let i = 0; i < text.length; i += 1) this.bytes[this.offset + i] = text.charCodeAt(i)
+    this.offset += text.length
+  }
+
+  finish (): Uint8Array {
+    assert(this.offset === this.bytes.length, `DerWriter: wrote ${this.offset} of ${this.bytes.length} bytes`)
+    return this.bytes
+  }
 }
 
 const hexDigits = '0123456789abcdef'

@@ -10,6 +10,7 @@
 import { Buffer } from 'node:buffer'
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { ControlPlaneError } from '../util/errors.js'
+import { bitString, concatBytes, oid, sequence } from './der.js'
 import { decodePemBlocks, findPemBlock } from './pem.js'
 
 export interface KeySpec {
@@ -91,8 +92,70 @@ export function keySpecOf (key: KeyObject, field: string): KeySpec {
   throw invalidInput(`${field} has key type ${type ?? 'unknown'}; only ec and rsa keys are supported`, field)
 }
 
+/**
+ * EC curves whose SPKI we build and read through JWK: OpenSSL 3.0's SPKI encoder and decoder cost
+ * ~100 µs per call, several times an ECDSA signature, while JWK export/import of the coordinates
+ * is cheap. Both paths give the same key; the SPKI layout (named curve, uncompressed point) is
+ * fixed by RFC 5480, so only the coordinates vary after a constant prefix.
+ */
+interface JwkCurve {
+  readonly namedCurve: string
+  readonly jwkCurve: string
+  readonly coordinateBytes: number
+  /** SPKI DER up to the X coordinate: algorithm identifier, BIT STRING header, 0x00, 0x04. */
+  readonly spkiPrefix: Uint8Array
+}
+
+function jwkCurve (o: { namedCurve: string, jwkCurve: string, curveOid: string, coordinateBytes: number }): JwkCurve {
+  const point = new Uint8Array(1 + 2 * o.coordinateBytes)
+  point[0] = 0x04
+  const sample = sequence(sequence(oid(ecPublicKeyOid), oid(o.curveOid)), bitString(point))
+  return { namedCurve: o.namedCurve, jwkCurve: o.jwkCurve, coordinateBytes: o.coordinateBytes, spkiPrefix: sample.slice(0, sample.length - 2 * o.coordinateBytes) }
+}
+
+const ecPublicKeyOid = '1.2.840.10045.2.1'
+const jwkCurves: readonly JwkCurve[] = [
+  jwkCurve({ namedCurve: 'prime256v1', jwkCurve: 'P-256', curveOid: '1.2.840.10045.3.1.7', coordinateBytes: 32 }),
+  jwkCurve({ namedCurve: 'secp384r1', jwkCurve: 'P-384', curveOid: '1.3.132.0.34', coordinateBytes: 48 }),
+  jwkCurve({ namedCurve: 'secp521r1', jwkCurve: 'P-521', curveOid: '1.3.132.0.35', coordinateBytes: 66 })
+]
+
 /** DER SubjectPublicKeyInfo of a key (the public half when given a private key). */
 export function spkiDerOf (key: KeyObject): Uint8Array {
   const publicKey = key.type === 'private' ? createPublicKey(key) : key
+  const namedCurve = publicKey.asymmetricKeyType === 'ec' ? publicKey.asymmetricKeyDetails?.namedCurve : undefined
+  const curve = jwkCurves.find(candidate => candidate.namedCurve === namedCurve)
+  if (curve !== undefined) {
+    const jwk = publicKey.export({ format: 'jwk' })
+    const x = Buffer.from(jwk.x ?? '', 'base64url')
+    const y = Buffer.from(jwk.y ?? '', 'base64url')
+    if (x.length === curve.coordinateBytes && y.length === curve.coordinateBytes) return concatBytes([curve.spkiPrefix, x, y])
+  }
   return new Uint8Array(publicKey.export({ type: 'spki', format: 'der' }))
+}
+
+/**
+ * A public KeyObject from SPKI DER. Throws ERR_INVALID_INPUT naming `field` when the bytes are
+ * not a key, or (for EC) when the point is not on the curve.
+ */
+export function publicKeyFromSpki (spki: Uint8Array, field: string): KeyObject {
+  try {
+    const curve = jwkCurves.find(candidate => spki.length === candidate.spkiPrefix.length + 2 * candidate.coordinateBytes && startsWith(spki, candidate.spkiPrefix))
+    if (curve === undefined) return createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' })
+    const coordinates = Buffer.from(spki.buffer, spki.byteOffset + curve.spkiPrefix.length, 2 * curve.coordinateBytes)
+    const jwk = {
+      kty: 'EC',
+      crv: curve.jwkCurve,
+      x: coordinates.subarray(0, curve.coordinateBytes).toString('base64url'),
+      y: coordinates.subarray(curve.coordinateBytes).toString('base64url')
+    }
+    return createPublicKey({ key: jwk, format: 'jwk' })
+  } catch (err) {
+    throw new ControlPlaneError('ERR_INVALID_INPUT', `${field} is not a valid public key: ${(err as Error).message}`, { cause: err, details: { field } })
+  }
+}
+
+function startsWith (bytes: Uint8Array, prefix: Uint8Array): boolean {
+  for (let i = 0; i < prefix.length; i += 1) if (bytes[i] !== prefix[i]) return false
+  return true
 }

@@ -21,14 +21,17 @@ import { Buffer } from 'node:buffer'
 import { createHash, generateKeyPairSync, randomBytes, sign, X509Certificate, type KeyObject } from 'node:crypto'
 import { ControlPlaneError } from '../util/errors.js'
 import { OID, signatureAlgorithmFor, type HashName } from './algorithms.js'
-import { bitString, DerFormatError, explicit, expectTag, hexToBytes, ia5Bytes, integer, readSingle, sequence, TAG, time } from './der.js'
+import {
+  boolean, concatBytes, contextTag, DerFormatError, DerWriter, encodedLength, explicit, expectTag, hexToBytes, integer, integerContent, oid,
+  readSingle, TAG, timeText
+} from './der.js'
 import { keyIdOf, parseCertPem, type CertInfo } from './certs.js'
 import { parsePrivateKeyPem } from './keys.js'
 import { encodePem } from './pem.js'
 import { colonHex, serialHex, spiffeIdCharsMax } from './spiffe.js'
 import {
-  authorityKeyIdDer, basicConstraintsDer, emptyNameDer, extensionDer, extKeyUsageDer, generalNamesDer, KEY_USAGE,
-  keyUsageDer, parseCertificateDer, subjectKeyIdDer
+  authorityKeyIdDer, basicConstraintsDer, emptyNameDer, extKeyUsageDer, GENERAL_NAME, KEY_USAGE, keyUsageDer, parseCertificateDer,
+  subjectKeyIdDer
 } from './x509.js'
 
 /** At most this many DNS SANs per leaf (Consul's services use none; gateways a handful). */
@@ -66,8 +69,9 @@ export class LeafSigner {
   private readonly key: KeyObject
   private readonly hash: HashName
   private readonly algorithmDer: Uint8Array
-  /** version [0], serial goes after; then algorithm + issuer (constant). */
+  /** version [0] EXPLICIT INTEGER 2. */
   private readonly versionDer = explicit(0, integer(2))
+  /** signature AlgorithmIdentifier followed by the issuer Name: adjacent constants in the TBS. */
   private readonly algorithmAndIssuerDer: Uint8Array
   /** BasicConstraints, KeyUsage, ExtKeyUsage and AKI extensions, concatenated. */
   private readonly constantExtensionsDer: Uint8Array
@@ -82,19 +86,19 @@ export class LeafSigner {
     const keyIdBytes = cert.subjectKeyId === '' ? keyIdOf(cert.publicKeySpki) : hexToBytes(cert.subjectKeyId.replaceAll(':', ''))
     const algorithm = signatureAlgorithmFor(spec)
     this.signingCert = cert
-    this.signingKeyId = cert.subjectKeyId === '' ? colonHex(keyIdBytes) : cert.subjectKeyId
+    this.signingKeyId = colonHex(keyIdBytes)
     this.key = key
     this.hash = algorithm.hash
     this.algorithmDer = algorithm.identifierDer
-    this.algorithmAndIssuerDer = concat([algorithm.identifierDer, parseCertificateDer(cert.der).subjectDer])
-    this.constantExtensionsDer = concat([
+    this.algorithmAndIssuerDer = concatBytes([algorithm.identifierDer, parseCertificateDer(cert.der).subjectDer])
+    this.constantExtensionsDer = concatBytes([
       basicConstraintsDer(false),
       keyUsageDer([KEY_USAGE.digitalSignature, KEY_USAGE.keyEncipherment, KEY_USAGE.keyAgreement, KEY_USAGE.dataEncipherment]),
       extKeyUsageDer([OID.serverAuth, OID.clientAuth]),
       authorityKeyIdDer(keyIdBytes)
     ])
-    const sampleSubjectKeyId = subjectKeyIdDer(new Uint8Array(32))
-    this.subjectKeyIdPrefixDer = sampleSubjectKeyId.slice(0, sampleSubjectKeyId.length - 32)
+    const sampleSubjectKeyId = subjectKeyIdDer(new Uint8Array(keyIdBytesLength))
+    this.subjectKeyIdPrefixDer = sampleSubjectKeyId.slice(0, sampleSubjectKeyId.length - keyIdBytesLength)
   }
 
   /** Signs one leaf with the profile of spec §6.4. Synchronous; throws ERR_INVALID_INPUT on bad input. */
@@ -102,31 +106,80 @@ export class LeafSigner {
     const serial = checkedSerial(o.serial)
     checkValidity(o.notBefore, o.notAfter)
     checkSpki(o.publicKeySpki)
-    const uriBytes = checkedAscii(o.uri, { what: 'leaf URI', charsMax: spiffeIdCharsMax })
+    checkAscii(o.uri, { what: 'leaf URI', charsMax: spiffeIdCharsMax })
     const dnsNames = o.dnsNames ?? []
     if (dnsNames.length > leafDnsNamesMax) throw invalidInput(`leaf DNS names: at most ${leafDnsNamesMax} allowed, got ${dnsNames.length}`)
-    const dnsBytes = dnsNames.map(name => checkedAscii(name, { what: 'leaf DNS name', charsMax: dnsNameCharsMax }))
-    const keyId = createHash('sha256').update(o.publicKeySpki).digest()
-    // The subject is empty, so the SAN must be critical (RFC 5280 §4.2.1.6).
-    const subjectAltName = extensionDer({ oid: OID.subjectAltName, critical: true, value: generalNamesDer({ uris: [uriBytes], dnsNames: dnsBytes }) })
-    const tbsDer = sequence(
-      this.versionDer,
-      integer(serial),
-      this.algorithmAndIssuerDer,
-      sequence(time(o.notBefore), time(o.notAfter)),
-      emptyNameDer,
-      o.publicKeySpki,
-      explicit(3, sequence(this.constantExtensionsDer, this.subjectKeyIdPrefixDer, keyId, subjectAltName))
-    )
+    for (const name of dnsNames) checkAscii(name, { what: 'leaf DNS name', charsMax: dnsNameCharsMax })
+    const tbsDer = this.tbsDer({ serial, notBefore: o.notBefore, notAfter: o.notAfter, publicKeySpki: o.publicKeySpki, uri: o.uri, dnsNames })
     const signature = sign(this.hash, tbsDer, this.key)
-    const certificateDer = sequence(tbsDer, this.algorithmDer, bitString(signature))
-    return { certPem: encodePem('CERTIFICATE', certificateDer), serialHex: serialHex(serial) }
+    const bitStringLength = 1 + signature.length
+    const certificateLength = tbsDer.length + this.algorithmDer.length + encodedLength(bitStringLength)
+    const certificate = new DerWriter(encodedLength(certificateLength))
+    certificate.header(TAG.sequence, certificateLength)
+    certificate.raw(tbsDer)
+    certificate.raw(this.algorithmDer)
+    certificate.header(TAG.bitString, bitStringLength)
+    certificate.raw(noUnusedBits)
+    certificate.raw(signature)
+    return { certPem: encodePem('CERTIFICATE', certificate.finish()), serialHex: serialHex(serial) }
+  }
+
+  /**
+   * The TBSCertificate, written into one buffer: every nested length is computed first, then
+   * constants and per-leaf parts are copied in order. Equivalent to x509.tbsCertificateDer with
+   * the leaf extensions (BasicConstraints, KeyUsage, ExtKeyUsage, AKI, SKI, critical SAN).
+   */
+  private tbsDer (o: { serial: bigint, notBefore: Date, notAfter: Date, publicKeySpki: Uint8Array, uri: string, dnsNames: readonly string[] }): Uint8Array {
+    const serialContent = integerContent(o.serial)
+    const notBefore = timeText(o.notBefore)
+    const notAfter = timeText(o.notAfter)
+    const keyId = createHash('sha256').update(o.publicKeySpki).digest()
+    let namesLength = encodedLength(o.uri.length)
+    for (const name of o.dnsNames) namesLength += encodedLength(name.length)
+    const generalNamesLength = encodedLength(namesLength)
+    const subjectAltNameContentLength = subjectAltNameCriticalPrefixDer.length + encodedLength(generalNamesLength)
+    const extensionsLength = this.constantExtensionsDer.length + this.subjectKeyIdPrefixDer.length + keyId.length + encodedLength(subjectAltNameContentLength)
+    const validityLength = encodedLength(notBefore.text.length) + encodedLength(notAfter.text.length)
+    const tbsLength = this.versionDer.length + encodedLength(serialContent.length) + this.algorithmAndIssuerDer.length +
+      encodedLength(validityLength) + emptyNameDer.length + o.publicKeySpki.length + encodedLength(encodedLength(extensionsLength))
+
+    const tbs = new DerWriter(encodedLength(tbsLength))
+    tbs.header(TAG.sequence, tbsLength)
+    tbs.raw(this.versionDer)
+    tbs.header(TAG.integer, serialContent.length)
+    tbs.raw(serialContent)
+    tbs.raw(this.algorithmAndIssuerDer)
+    tbs.header(TAG.sequence, validityLength)
+    tbs.header(notBefore.tag, notBefore.text.length)
+    tbs.ascii(notBefore.text)
+    tbs.header(notAfter.tag, notAfter.text.length)
+    tbs.ascii(notAfter.text)
+    tbs.raw(emptyNameDer)
+    tbs.raw(o.publicKeySpki)
+    tbs.header(contextTag(3, true), encodedLength(extensionsLength))
+    tbs.header(TAG.sequence, extensionsLength)
+    tbs.raw(this.constantExtensionsDer)
+    tbs.raw(this.subjectKeyIdPrefixDer)
+    tbs.raw(keyId)
+    // The subject is empty, so the SAN must be critical (RFC 5280 §4.2.1.6).
+    tbs.header(TAG.sequence, subjectAltNameContentLength)
+    tbs.raw(subjectAltNameCriticalPrefixDer)
+    tbs.header(TAG.octetString, generalNamesLength)
+    tbs.header(TAG.sequence, namesLength)
+    tbs.header(contextTag(GENERAL_NAME.uri, false), o.uri.length)
+    tbs.ascii(o.uri)
+    for (const name of o.dnsNames) {
+      tbs.header(contextTag(GENERAL_NAME.dns, false), name.length)
+      tbs.ascii(name)
+    }
+    return tbs.finish()
   }
 }
 
-function concat (parts: readonly Uint8Array[]): Uint8Array {
-  return new Uint8Array(Buffer.concat(parts))
-}
+const keyIdBytesLength = 32
+const noUnusedBits = new Uint8Array([0])
+/** extnID subjectAltName and critical TRUE: the constant start of the leaf's SAN extension. */
+const subjectAltNameCriticalPrefixDer = concatBytes([oid(OID.subjectAltName), boolean(true)])
 
 function checkedSerial (serial: bigint | number): bigint {
   if (typeof serial === 'number' && !Number.isSafeInteger(serial)) throw invalidInput(`leaf serial must be a safe integer, got ${serial}`)
@@ -155,12 +208,13 @@ function checkSpki (spki: Uint8Array): void {
   }
 }
 
-function checkedAscii (value: string, o: { what: string, charsMax: number }): Uint8Array {
+function checkAscii (value: string, o: { what: string, charsMax: number }): void {
   if (typeof value !== 'string' || value === '') throw invalidInput(`${o.what} must be a non-empty string`)
   if (value.length > o.charsMax) throw invalidInput(`${o.what} is ${value.length} characters, more than the ${o.charsMax} allowed`)
-  if (!/^[\x21-\x7e]+$/.test(value)) throw invalidInput(`${o.what} must be printable ASCII without spaces, got ${JSON.stringify(value)}`)
-  return ia5Bytes(value)
+  if (!printableAscii.test(value)) throw invalidInput(`${o.what} must be printable ASCII without spaces, got ${JSON.stringify(value)}`)
 }
+
+const printableAscii = /^[\x21-\x7e]+$/
 
 /**
  * P-256 ECDSA-SHA256 signatures per second that node:crypto makes on this machine over
