@@ -68,11 +68,6 @@ export class Fsm implements StateMachine {
     }
   }
 
-  /** Raft waits with a size-triggered compaction while a snapshot upload is staged (see StateMachine). */
-  deferSizeCompaction (): boolean {
-    return this.store.restoreStagingStatus().chunks > 0
-  }
-
   private dispatch (index: number, command: Command): unknown {
     const store = this.store
     switch (command.type) {

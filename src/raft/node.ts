@@ -27,11 +27,6 @@ export interface StateMachine {
   apply (entry: Entry): unknown
   snapshot (): Uint8Array
   restore (data: Uint8Array): void
-  /**
-   * True while a size-triggered compaction should wait (the FSM stages a snapshot upload: a
-   * snapshot now would copy the staged bytes; right after the upload finishes it frees them).
-   */
-  deferSizeCompaction? (): boolean
 }
 
 export interface NodeLogger extends CoreLogger {
@@ -55,12 +50,6 @@ export interface RaftNodeOptions {
   readonly electionTicks?: number
   readonly heartbeatTicks?: number
   readonly snapshotEveryEntries?: number
-  /**
-   * Also compact once the entries applied since the last snapshot hold this many bytes of data
-   * (default 64 MiB): the in-memory log then never keeps more than about this much, even when a
-   * few huge entries (a snapshot restore's chunks) arrive between count-based compactions.
-   */
-  readonly snapshotEveryBytes?: number
   readonly proposalTimeoutMs?: number
   readonly forwardTimeoutMs?: number
   readonly seed?: number
@@ -120,8 +109,6 @@ export class RaftNode {
   private savedHardState: HardState = { term: 0, votedFor: null, commit: 0 }
   private stopped = false
   private appliedIndex = 0
-  /** Bytes of entry data applied since the last compaction (see snapshotEveryBytes). */
-  private appliedBytesSinceSnapshot = 0
   private readonly proposals = new Map<number, PendingProposal>()
   private readonly reads = new Map<number, PendingRead>()
   /** Reads confirmed by the leader, waiting for the local state machine to catch up. */
@@ -400,7 +387,6 @@ export class RaftNode {
     assert(entry.index === this.appliedIndex + 1, `applying ${entry.index} after ${this.appliedIndex}`)
     const result = entry.type === 'command' ? this.options.stateMachine.apply(entry) : undefined
     this.appliedIndex = entry.index
-    this.appliedBytesSinceSnapshot += entry.data.byteLength
     this.options.onApplied?.(entry, result)
     const pending = this.proposals.get(entry.index)
     if (pending === undefined) return
@@ -429,13 +415,8 @@ export class RaftNode {
 
   private async maybeSnapshot (): Promise<void> {
     const every = this.options.snapshotEveryEntries ?? 10_000
-    const everyBytes = this.options.snapshotEveryBytes ?? 64 * 1024 * 1024
     const snapshotIndex = this.core.latestSnapshot()?.meta.index ?? 0
-    if (this.appliedIndex === snapshotIndex) return
-    const dueByCount = this.appliedIndex - snapshotIndex >= every
-    const dueBySize = this.appliedBytesSinceSnapshot >= everyBytes && this.options.stateMachine.deferSizeCompaction?.() !== true
-    if (!dueByCount && !dueBySize) return
-    this.appliedBytesSinceSnapshot = 0
+    if (this.appliedIndex - snapshotIndex < every) return
     const snapshot = this.core.compact(this.appliedIndex, this.options.stateMachine.snapshot())
     await this.options.storage.compact(snapshot)
     this.logger.info({ index: snapshot.meta.index, bytes: snapshot.data.byteLength }, 'compacted the log')
