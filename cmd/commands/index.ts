@@ -12,6 +12,9 @@ import { intentionGetCommand } from './intention-get.js' // Intentions (#4)
 import { intentionListCommand } from './intention-list.js' // Intentions (#4)
 import { intentionMatchCommand } from './intention-match.js' // Intentions (#4)
 import { joinCommand } from './join.js'
+// Keyring (#5)
+import { keygenCommand } from './keygen.js'
+import { keyringCommand } from './keyring.js'
 import { kvDeleteCommand } from './kv-delete.js'
 import { kvGetCommand } from './kv-get.js'
 import { kvPutCommand } from './kv-put.js'
@@ -35,6 +38,9 @@ export const commands: readonly Command[] = [
   intentionListCommand,
   intentionMatchCommand,
   joinCommand,
+  // Keyring (#5)
+  keygenCommand,
+  keyringCommand,
   kvDeleteCommand,
   kvGetCommand,
   kvPutCommand,
