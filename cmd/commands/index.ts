@@ -5,6 +5,7 @@
 import type { Command } from '../command.js'
 import { caGetConfigCommand } from './connect-ca-get-config.js'
 import { caSetConfigCommand } from './connect-ca-set-config.js'
+import { connectProxyCommand } from './connect-proxy.js' // Connect proxy (#6)
 import { intentionCheckCommand } from './intention-check.js' // Intentions (#4)
 import { intentionCreateCommand } from './intention-create.js' // Intentions (#4)
 import { intentionDeleteCommand } from './intention-delete.js' // Intentions (#4)
@@ -30,6 +31,7 @@ import { versionCommand } from './version.js'
 export const commands: readonly Command[] = [
   caGetConfigCommand,
   caSetConfigCommand,
+  connectProxyCommand, // Connect proxy (#6)
   // Intentions (#4)
   intentionCheckCommand,
   intentionCreateCommand,

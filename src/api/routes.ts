@@ -11,6 +11,7 @@
 import * as agent from './handlers/agent.js'
 import * as catalog from './handlers/catalog.js'
 import * as connectCa from './handlers/connect-ca.js'
+import * as connectCatalog from './handlers/connect-catalog.js' // Connect proxy (#6)
 import { connectAuthorize } from './handlers/connect-authorize.js' // Intentions (#4)
 import * as intentions from './handlers/intentions.js' // Intentions (#4)
 import * as kv from './handlers/kv.js'
@@ -71,7 +72,11 @@ export const routes: readonly RouteDefinition[] = [
     handlers: { GET: intentions.intentionGet, PUT: intentions.intentionUpdate, DELETE: intentions.intentionDelete },
     bodyKind: 'json'
   },
-  { path: '/v1/agent/connect/authorize', handlers: { POST: connectAuthorize }, bodyKind: 'json' }
+  { path: '/v1/agent/connect/authorize', handlers: { POST: connectAuthorize }, bodyKind: 'json' },
+
+  // Connect proxy (#6): mesh-capable endpoints of a service.
+  { path: '/v1/catalog/connect/', handlers: { GET: connectCatalog.catalogConnect }, bodyKind: 'none' },
+  { path: '/v1/health/connect/', handlers: { GET: connectCatalog.healthConnect }, bodyKind: 'none' }
 ]
 
 export function allowedMethods (route: RouteDefinition): HttpMethod[] {

@@ -23,7 +23,9 @@ const readMethods = new Set<keyof ServerApi>([
   // Connect CA (#4): a repeated CSR only yields a second certificate, so signing counts as a read.
   'caRoots', 'caConfiguration', 'caSign',
   // Intentions (#4)
-  'intentionList', 'intentionGet', 'intentionGetExact', 'intentionMatch', 'intentionCheck'
+  'intentionList', 'intentionGet', 'intentionGetExact', 'intentionMatch', 'intentionCheck',
+  // Connect proxy (#6)
+  'catalogConnect', 'healthConnect'
 ])
 
 // The class implements ServerApi by forwarding each method; the methods are generated below.

@@ -484,6 +484,23 @@ export class LocalServerApi implements ServerApi {
   async intentionCheck (source: string, destination: string, query: QueryOptions): Promise<QueryResult<{ readonly Allowed: boolean }>> {
     return await this.intentions.check(source, destination, query)
   }
+
+  // -------------------------------------------------------------------------------------------
+  // Connect proxy (#6): mesh-capable endpoints (proxies for `name` and its native instances),
+  // read like their /catalog/service and /health/service counterparts.
+
+  async catalogConnect (name: string, options: { tags: readonly string[] }, query: QueryOptions): Promise<QueryResult<readonly unknown[]>> {
+    return await this.read('catalogConnect', [name, options, query], query, ['nodes', 'services'], () =>
+      this.options.reader.catalogConnectInstances(name).filter(instance => hasTags(instance.service.Tags, options.tags)).map(serviceNodeJson))
+  }
+
+  async healthConnect (name: string, options: { passing: boolean, tags: readonly string[] }, query: QueryOptions): Promise<QueryResult<readonly unknown[]>> {
+    return await this.read('healthConnect', [name, options, query], query, ['nodes', 'services', 'checks'], () =>
+      this.options.reader.healthService(name, { connect: true }).filter(health => {
+        if (!hasTags(health.service.Tags, options.tags)) return false
+        return !options.passing || health.checks.every(check => check.Status === 'passing')
+      }).map(serviceHealthJson))
+  }
 }
 
 function hasTags (own: readonly string[], tags: readonly string[]): boolean {

@@ -213,6 +213,13 @@ export interface ServerApi {
   intentionMatch (by: IntentionMatchBy, names: readonly string[], query: QueryOptions): Promise<QueryResult<Readonly<Record<string, readonly IntentionReply[]>>>>
   /** May source connect to destination? No match: the answering server's ACL default decides. */
   intentionCheck (source: string, destination: string, query: QueryOptions): Promise<QueryResult<{ readonly Allowed: boolean }>>
+
+  // Connect proxy (#6): the mesh-capable endpoints of a service (spec §4, §5): connect-proxy
+  // instances whose Proxy.DestinationServiceName is `name`, plus Connect-native instances of it.
+  /** /v1/catalog/connect/<name>: ServiceNode objects, sorted by node then service ID. */
+  catalogConnect (name: string, options: { tags: readonly string[] }, query: QueryOptions): Promise<QueryResult<readonly unknown[]>>
+  /** /v1/health/connect/<name>: {Node, Service, Checks} entries; `passing` drops any with a non-passing check. */
+  healthConnect (name: string, options: { passing: boolean, tags: readonly string[] }, query: QueryOptions): Promise<QueryResult<readonly unknown[]>>
 }
 
 /**
@@ -227,7 +234,8 @@ const serverApiMethodSet: { readonly [K in keyof ServerApi]: true } = {
   snapshotSave: true, snapshotRestore: true,
   caRoots: true, caConfiguration: true, caSetConfiguration: true, caSign: true,
   intentionList: true, intentionGet: true, intentionGetExact: true, intentionCreate: true, intentionUpdate: true, intentionUpsertExact: true,
-  intentionDelete: true, intentionMatch: true, intentionCheck: true
+  intentionDelete: true, intentionMatch: true, intentionCheck: true,
+  catalogConnect: true, healthConnect: true // Connect proxy (#6)
 }
 
 export const serverApiMethods = Object.keys(serverApiMethodSet) as ReadonlyArray<keyof ServerApi>

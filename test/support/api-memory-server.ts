@@ -408,6 +408,34 @@ export class MemoryServerApi implements ServerApi {
     this.#record('intentionCheck', [source, destination, query])
     return await this.intentions.endpoints.check(source, destination, query)
   }
+
+  // -------------------------------------------------------------------------------------------
+  // Connect proxy (#6): proxies whose destination is `name`, plus native instances of `name`.
+
+  async catalogConnect (name: string, options: { tags: readonly string[] }, query: QueryOptions): Promise<QueryResult<readonly unknown[]>> {
+    this.#record('catalogConnect', [name, options, query])
+    return await this.#read('catalog', query, () => this.#connectInstances(name, options.tags).map(({ node, service }) => ({
+      Node: node, Address: this.#nodes.get(node)?.Address, ServiceKind: service.Kind ?? '', ServiceID: service.ID, ServiceName: service.Service,
+      ServiceTags: service.Tags, ServicePort: service.Port ?? 0, ServiceProxy: service.Proxy ?? {}
+    })))
+  }
+
+  async healthConnect (name: string, options: { passing: boolean, tags: readonly string[] }, query: QueryOptions): Promise<QueryResult<readonly unknown[]>> {
+    this.#record('healthConnect', [name, options, query])
+    return await this.#read('catalog', query, () => this.#connectInstances(name, options.tags).map(({ node, service }) => ({
+      Node: this.#nodes.get(node), Service: service, Checks: []
+    })))
+  }
+
+  #connectInstances (name: string, tags: readonly string[]): ServiceRecord[] {
+    return [...this.#services.values()].filter(({ service }) => {
+      const proxy = (service.Proxy ?? {}) as Record<string, unknown>
+      const connect = (service.Connect ?? {}) as Record<string, unknown>
+      const isProxy = service.Kind === 'connect-proxy' && proxy.DestinationServiceName === name
+      const isNative = service.Service === name && connect.Native === true
+      return (isProxy || isNative) && tags.every(tag => (service.Tags as string[]).includes(tag))
+    })
+  }
 }
 
 function byKey (a: StoredEntry, b: StoredEntry): number {
