@@ -36,6 +36,7 @@ import { devMinimumLeafTtlMs, standardMinimumLeafTtlMs } from '../ca/config.js'
 import { connectDisabledMessage } from '../rpc/server-api.js'
 import { createCsrPem, generateLeafKey } from '../ca/csr.js'
 import { serviceUri } from '../ca/spiffe.js'
+import { LocalServices, type LocalServicesSettings } from './services/local-services.js' // Agent services (#5/#6)
 import { discoveryExchange, startDiscoveryServer, type DiscoveryReply, type DiscoveryRequest, type MemberInfo } from './discovery.js'
 
 /** The slice of the agent configuration this module needs (built from Config by run.ts). */
@@ -69,6 +70,8 @@ export interface AgentSettings {
   readonly dev: boolean
   /** Intentions (#4): `acl.enabled` / `acl.default_policy`, the default when no intention matches (absent: ACLs disabled). */
   readonly acl?: { readonly enabled: boolean, readonly defaultPolicy: 'allow' | 'deny' }
+  /** Agent services (#5/#6): local services and checks; absent: none, and no anti-entropy. */
+  readonly services?: LocalServicesSettings
 }
 
 export interface Member {
@@ -98,6 +101,8 @@ export class Agent {
   private connectCachesValue: { readonly roots: RootsWatcher, readonly leaves: LeafCache } | null = null
   /** Intentions (#4): the agent's copy of every intention (authorize). */
   intentionCache: IntentionCache | null = null
+  /** Agent services (#5/#6): this agent's services and checks, kept in the catalog by anti-entropy. */
+  localServices: LocalServices | null = null
   /** Set by run.ts: `weft leave` (PUT /v1/agent/leave) asks the process to leave and exit. */
   onLeaveRequested: (() => void) | null = null
 
@@ -122,6 +127,20 @@ export class Agent {
     if (settings.server) await this.startServerParts()
     else await this.startClientParts()
     this.startIntentionCache() // Intentions (#4)
+    if (settings.services !== undefined) {
+      // Agent services (#5/#6)
+      this.localServices = new LocalServices({
+        settings: settings.services,
+        node: { id: this.nodeId, name: settings.nodeName, datacenter: settings.datacenter, address: settings.advertiseAddr, version: settings.version },
+        dataDir: settings.dataDir,
+        serverApi: this.serverApi!,
+        clusterSize: () => this.members.size,
+        httpAddress: () => this.httpAddress,
+        env: settings.services.environment ?? {},
+        logger: this.logger.child({ component: 'local-services' })
+      })
+      await this.localServices.start()
+    }
     this.discovery = await startDiscoveryServer({
       host: settings.bindAddr,
       port: settings.serfLanPort,
@@ -445,6 +464,7 @@ export class Agent {
     this.connectCachesValue?.roots.stop()
     this.connectCachesValue?.leaves.stop()
     this.intentionCache?.stop() // Intentions (#4)
+    await this.localServices?.stop() // Agent services (#5/#6)
     const raft = this.raft
     if (this.localApi !== null && raft !== null && raft.started && raft.isLeader && raft.status().configuration.voters.length > 1) {
       // Hand leadership over while still serving, so writes in flight commit under the new leader.

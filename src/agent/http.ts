@@ -71,7 +71,7 @@ export function createAgentApi (agent: Agent, config: Config): AgentApi {
         Coord: null,
         Member: toAgentMember(member, config),
         Stats: {
-          agent: { check_monitors: '0', checks: '0', services: '0' },
+          agent: agentStats(agent), // Agent services (#5/#6)
           raft: status === null
             ? {}
             : { state: capitalize(status.role), term: String(status.term), commit_index: String(status.commitIndex), applied_index: String(status.appliedIndex), last_log_index: String(status.lastIndex), num_peers: String(Math.max(0, status.configuration.voters.length - 1)) }
@@ -90,7 +90,13 @@ export function createAgentApi (agent: Agent, config: Config): AgentApi {
       setImmediate(() => agent.onLeaveRequested?.())
     },
     async reload (): Promise<void> {
-      // TODO(weft): re-read service definitions from -config-dir (#6).
+      // Agent services (#5/#6): re-reads the service and check definitions of the config files.
+      await agent.localServices?.reload()
+    },
+    // Agent services (#5/#6)
+    get services () {
+      if (agent.localServices === null) throw new ControlPlaneError('ERR_STOPPED', 'the agent is not running: local services are not available')
+      return agent.localServices
     },
     async connectCaRoots (query) {
       return await agent.connectCaches().roots.get(query)
@@ -109,6 +115,12 @@ export function createAgentApi (agent: Agent, config: Config): AgentApi {
       return { Authorized: decision.authorized, Reason: decision.reason }
     }
   }
+}
+
+/** Agent services (#5/#6): Stats.agent of /v1/agent/self (Consul's counters, as strings). */
+function agentStats (agent: Agent): Record<string, string> {
+  const counts = agent.localServices?.counts() ?? { services: 0, checks: 0, ttlChecks: 0 }
+  return { check_monitors: '0', check_ttls: String(counts.ttlChecks), checks: String(counts.checks), services: String(counts.services) }
 }
 
 function capitalize (text: string): string {

@@ -13,6 +13,7 @@ import { formatProblems } from '../config/problems.js'
 import type { Config } from '../config/schema.js'
 import { Agent, type AgentSettings } from './agent.js'
 import { startAgentHttp } from './http.js'
+import { localServicesSettings } from './services/settings.js' // Agent services (#5/#6)
 
 export const weftVersion = '0.1.0'
 
@@ -30,7 +31,9 @@ export async function runAgent (argv: readonly string[]): Promise<number> {
   const config = built.config
   const logger = createLogger(config)
   for (const warning of built.warnings) logger.warn({ key: warning.key, source: warning.source, warning: warning.message }, 'configuration warning')
-  const agent = new Agent(settingsFromConfig(config), logger)
+  // Agent services (#5/#6): reload re-reads the config files with the start-up arguments.
+  const services = localServicesSettings(config, { argv, env: { ...process.env } })
+  const agent = new Agent({ ...settingsFromConfig(config), services }, logger)
   let http: Awaited<ReturnType<typeof startAgentHttp>> | null = null
   printBanner(config)
   try {
@@ -57,6 +60,12 @@ export async function runAgent (argv: readonly string[]): Promise<number> {
         resolve(0)
       })()
     }
+    // Agent services (#5/#6): SIGHUP re-reads service and check definitions, as `weft reload` does.
+    process.on('SIGHUP', () => {
+      if (stopping) return
+      logger.info({ signal: 'SIGHUP' }, 'reloading service definitions')
+      agent.localServices?.reload().catch((err: Error) => logger.error({ err: err.message }, 'reload failed'))
+    })
     process.once('SIGTERM', () => stop('SIGTERM', config.leaveOnTerminate))
     process.once('SIGINT', () => stop('SIGINT', !config.skipLeaveOnInterrupt))
     agent.onLeaveRequested = () => stop('leave requested', true)

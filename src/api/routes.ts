@@ -9,6 +9,7 @@
  * Callers: server.ts.
  */
 import * as agent from './handlers/agent.js'
+import * as agentServices from './handlers/agent-services.js' // Agent services (#5/#6)
 import * as catalog from './handlers/catalog.js'
 import * as connectCa from './handlers/connect-ca.js'
 import * as connectCatalog from './handlers/connect-catalog.js' // Connect proxy (#6)
@@ -76,7 +77,26 @@ export const routes: readonly RouteDefinition[] = [
 
   // Connect proxy (#6): mesh-capable endpoints of a service.
   { path: '/v1/catalog/connect/', handlers: { GET: connectCatalog.catalogConnect }, bodyKind: 'none' },
-  { path: '/v1/health/connect/', handlers: { GET: connectCatalog.healthConnect }, bodyKind: 'none' }
+  { path: '/v1/health/connect/', handlers: { GET: connectCatalog.healthConnect }, bodyKind: 'none' },
+
+  // Agent services (#5/#6): local services and checks (spec §3). Fixed paths win over the
+  // /v1/agent/service/<id> subtree (fastify prefers static and longer routes).
+  { path: '/v1/agent/services', handlers: { GET: agentServices.servicesList }, bodyKind: 'none' },
+  { path: '/v1/agent/service/register', handlers: { PUT: agentServices.serviceRegister }, bodyKind: 'json' },
+  { path: '/v1/agent/service/deregister/', handlers: { PUT: agentServices.serviceDeregister }, bodyKind: 'none' },
+  { path: '/v1/agent/service/maintenance/', handlers: { PUT: agentServices.serviceMaintenance }, bodyKind: 'none' },
+  { path: '/v1/agent/service/', handlers: { GET: agentServices.serviceGet }, bodyKind: 'none' },
+  { path: '/v1/agent/checks', handlers: { GET: agentServices.checksList }, bodyKind: 'none' },
+  { path: '/v1/agent/check/register', handlers: { PUT: agentServices.checkRegister }, bodyKind: 'json' },
+  { path: '/v1/agent/check/deregister/', handlers: { PUT: agentServices.checkDeregister }, bodyKind: 'none' },
+  { path: '/v1/agent/check/pass/', handlers: { PUT: agentServices.checkPass }, bodyKind: 'none' },
+  { path: '/v1/agent/check/warn/', handlers: { PUT: agentServices.checkWarn }, bodyKind: 'none' },
+  { path: '/v1/agent/check/fail/', handlers: { PUT: agentServices.checkFail }, bodyKind: 'none' },
+  { path: '/v1/agent/check/update/', handlers: { PUT: agentServices.checkUpdate }, bodyKind: 'json' },
+  { path: '/v1/agent/maintenance', handlers: { PUT: agentServices.nodeMaintenance }, bodyKind: 'none' },
+  { path: '/v1/agent/health/service/id/', handlers: { GET: agentServices.serviceHealthById }, bodyKind: 'none' },
+  { path: '/v1/agent/health/service/name/', handlers: { GET: agentServices.serviceHealthByName }, bodyKind: 'none' },
+  { path: '/v1/agent/connect/proxy/', handlers: { GET: agentServices.managedProxyConfig }, bodyKind: 'none' }
 ]
 
 export function allowedMethods (route: RouteDefinition): HttpMethod[] {

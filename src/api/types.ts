@@ -13,6 +13,7 @@
 import type { Logger } from 'pino'
 import type { CaRootsReply, IssuedCertReply, QueryOptions, ServerApi, WriteOptions } from '../rpc/types.js'
 import type { QueryParams } from './validate.js'
+import type { CheckDefinition, CheckUpdate, ServiceDefinition } from './service-definition.js' // Agent services (#5/#6)
 
 // ---------------------------------------------------------------------------------------------
 // Agent-local endpoints
@@ -83,6 +84,58 @@ export interface AgentApi {
   // Intentions (#4): spec §7.3, answered from the agent's intention cache.
   /** POST /v1/agent/connect/authorize, after the handler validated the body and parsed the URI. */
   connectAuthorize (request: ConnectAuthorizeRequest, call: AgentCallOptions): Promise<ConnectAuthorizeReply>
+
+  // Agent services (#5/#6): this agent's services and checks (spec §3), src/agent/services.
+  readonly services: AgentServicesApi
+}
+
+// Agent services (#5/#6) ----------------------------------------------------------------------
+
+/** A JSON object as Consul shows it (AgentService, HealthCheck, ...). */
+export type AgentJson = Readonly<Record<string, unknown>>
+
+/** How long a hash-blocking read may wait (spec §1.5): `hash` null never blocks. */
+export interface HashWait {
+  readonly hash: string | null
+  readonly maxWaitMs: number
+}
+
+/** The aggregated health of one local service instance (GET /v1/agent/health/service/...). */
+export interface AgentServiceHealth {
+  /** passing, warning, critical or maintenance. */
+  readonly AggregatedStatus: string
+  readonly Service: AgentJson
+  readonly Checks: readonly AgentJson[]
+}
+
+/**
+ * The agent's local services and checks (spec §3). Definitions arrive validated
+ * (service-definition.ts); the agent adds what depends on its state (sidecar ports, default
+ * check IDs). Errors: ERR_NOT_FOUND for unknown IDs (404, Consul's texts), ERR_INVALID_INPUT for
+ * bad requests, ERR_REJECTED for Consul's 500s (no sidecar port left, script checks).
+ */
+export interface AgentServicesApi {
+  registerService (definition: ServiceDefinition, options: { readonly replaceExistingChecks: boolean }, call: AgentCallOptions): Promise<void>
+  /** Also removes its checks and its sidecar; an unknown ID is a no-op. */
+  deregisterService (serviceId: string, call: AgentCallOptions): Promise<void>
+  /** ID → AgentService. */
+  listServices (call: AgentCallOptions): Promise<Readonly<Record<string, AgentJson>>>
+  /** AgentService with ContentHash; blocks while the hash equals `wait.hash`. */
+  getService (serviceId: string, wait: HashWait, call: AgentCallOptions): Promise<{ readonly service: AgentJson, readonly hash: string }>
+  registerCheck (definition: CheckDefinition, call: AgentCallOptions): Promise<void>
+  /** An unknown ID is a no-op. */
+  deregisterCheck (checkId: string, call: AgentCallOptions): Promise<void>
+  /** A TTL check's status (pass/warn/fail/update). */
+  updateTtlCheck (checkId: string, update: CheckUpdate, call: AgentCallOptions): Promise<void>
+  /** CheckID → HealthCheck. */
+  listChecks (call: AgentCallOptions): Promise<Readonly<Record<string, AgentJson>>>
+  serviceMaintenance (serviceId: string, options: { readonly enable: boolean, readonly reason: string }, call: AgentCallOptions): Promise<void>
+  nodeMaintenance (options: { readonly enable: boolean, readonly reason: string }, call: AgentCallOptions): Promise<void>
+  /** By ID (null when unknown) or by service name ([] when none). */
+  serviceHealthById (serviceId: string, call: AgentCallOptions): Promise<AgentServiceHealth | null>
+  serviceHealthByName (name: string, call: AgentCallOptions): Promise<readonly AgentServiceHealth[]>
+  /** Legacy GET /v1/agent/connect/proxy/<id> (managed proxies), hash-blocking. */
+  managedProxyConfig (proxyId: string, wait: HashWait, call: AgentCallOptions): Promise<{ readonly config: AgentJson, readonly hash: string }>
 }
 
 /** Intentions (#4): an authorize request; the source comes from the client certificate's SPIFFE ID. */

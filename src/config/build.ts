@@ -190,7 +190,9 @@ function assemble (s: Settings, context: Context, report: Report): Config {
     raft: { tickMs: RAFT_TICK_MS_PER_MULTIPLIER * multiplier, electionTicks: RAFT_ELECTION_TICKS, heartbeatTicks: RAFT_HEARTBEAT_TICKS },
     httpConfig: { responseHeaders: s.stringRecord('http_config.response_headers') },
     services: s.definitions('services'),
-    checks: s.definitions('checks')
+    checks: s.definitions('checks'),
+    checkUpdateIntervalMs: s.number('check_update_interval'), // Agent services (#5/#6)
+    antiEntropyIntervalMs: s.number('anti_entropy_interval')
   }
 }
 
@@ -350,6 +352,7 @@ const CLUSTER_LISTENERS = ['ports.server', 'ports.serf_lan', 'ports.serf_wan']
 function resolvePorts (s: Settings, addresses: { bindAddr: string, clientAddrs: readonly string[] }, report: Report): PortsConfig {
   checkPortRange(s, 'sidecar', report)
   checkPortRange(s, 'expose', report)
+  checkPortRange(s, 'proxy', report) // Agent services (#5/#6)
   const listeners = [
     ...CLIENT_LISTENERS.map((path) => ({ path, port: s.number(path), addresses: addresses.clientAddrs })),
     ...CLUSTER_LISTENERS.map((path) => ({ path, port: s.number(path), addresses: [addresses.bindAddr] }))
@@ -366,11 +369,13 @@ function resolvePorts (s: Settings, addresses: { bindAddr: string, clientAddrs: 
     sidecarMinPort: s.number('ports.sidecar_min_port'),
     sidecarMaxPort: s.number('ports.sidecar_max_port'),
     exposeMinPort: s.number('ports.expose_min_port'),
-    exposeMaxPort: s.number('ports.expose_max_port')
+    exposeMaxPort: s.number('ports.expose_max_port'),
+    proxyMinPort: s.number('ports.proxy_min_port'), // Agent services (#5/#6)
+    proxyMaxPort: s.number('ports.proxy_max_port')
   }
 }
 
-function checkPortRange (s: Settings, name: 'sidecar' | 'expose', report: Report): void {
+function checkPortRange (s: Settings, name: 'sidecar' | 'expose' | 'proxy', report: Report): void {
   const minPath = `ports.${name}_min_port`
   const maxPath = `ports.${name}_max_port`
   const min = s.number(minPath)

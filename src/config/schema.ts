@@ -36,6 +36,9 @@ export interface PortsConfig {
   readonly sidecarMaxPort: number
   readonly exposeMinPort: number
   readonly exposeMaxPort: number
+  /** Agent services (#5/#6): legacy managed proxies' port range (Consul 1.2-1.5), 0/0 disabled. */
+  readonly proxyMinPort: number
+  readonly proxyMaxPort: number
 }
 
 export interface ConnectConfig {
@@ -161,6 +164,14 @@ export interface Config {
   readonly httpConfig: HttpConfig
   readonly services: readonly RawDefinition[]
   readonly checks: readonly RawDefinition[]
+  // Agent services (#5/#6)
+  /** `check_update_interval`: a check whose output alone changed is synced at most this often. */
+  readonly checkUpdateIntervalMs: number
+  /**
+   * `anti_entropy_interval` (a weft extension; Consul fixes it at 1 min): the base interval of
+   * full anti-entropy syncs, scaled by cluster size. Tests shorten it.
+   */
+  readonly antiEntropyIntervalMs: number
 }
 
 /** Raft timing constants at multiplier 1 (see RaftTimingConfig). */
@@ -192,7 +203,9 @@ export const DEFAULT_SOURCE: Readonly<Record<string, unknown>> = {
     sidecar_min_port: 21000,
     sidecar_max_port: 21255,
     expose_min_port: 21500,
-    expose_max_port: 21755
+    expose_max_port: 21755,
+    proxy_min_port: 20000, // Agent services (#5/#6)
+    proxy_max_port: 20255
   },
   retry_join: [],
   retry_interval: '30s',
@@ -224,7 +237,9 @@ export const DEFAULT_SOURCE: Readonly<Record<string, unknown>> = {
   performance: { raft_multiplier: 5 },
   http_config: { response_headers: {} },
   services: [],
-  checks: []
+  checks: [],
+  check_update_interval: '5m', // Agent services (#5/#6)
+  anti_entropy_interval: '60s'
 }
 
 /**

@@ -13,6 +13,7 @@ import type { ConnectAuthorizeReply, ConnectAuthorizeRequest } from '../../src/a
 import type { CaRootsReply, QueryOptions } from '../../src/rpc/types.js'
 import { ControlPlaneError } from '../../src/util/errors.js'
 import { MemoryServerApi } from './api-memory-server.js'
+import { testLocalServices } from './local-services.js' // Agent services (#5/#6)
 
 export const member: AgentMember = {
   Name: 'alpha',
@@ -84,6 +85,10 @@ export class MemoryAgentApi implements AgentApi {
     this.calls.push({ method: 'connectAuthorize', args: [request, call] })
     return this.connectAuthorizeValue
   }
+
+  // Agent services (#5/#6): the real local services (not started: no anti-entropy), so handler
+  // tests see real validation, sidecar expansion and check state.
+  readonly services = testLocalServices()
 }
 
 export interface ApiHarness {
@@ -107,6 +112,7 @@ export async function startApi (options: HarnessOptions = {}): Promise<ApiHarnes
   const close = async (): Promise<void> => {
     await api.close()
     server.releaseWaiters()
+    await agent.services.stop() // Agent services (#5/#6)
   }
   return { base: `http://127.0.0.1:${bound.port}`, server, agent, logLines, api, close }
 }

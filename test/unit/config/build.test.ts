@@ -23,7 +23,8 @@ const CLIENT_DEFAULTS: Config = {
   clientAddrs: ['127.0.0.1'],
   ports: {
     http: 8500, https: -1, grpc: -1, dns: 8600, server: 8300, serfLan: 8301, serfWan: 8302,
-    sidecarMinPort: 21000, sidecarMaxPort: 21255, exposeMinPort: 21500, exposeMaxPort: 21755
+    sidecarMinPort: 21000, sidecarMaxPort: 21255, exposeMinPort: 21500, exposeMaxPort: 21755,
+    proxyMinPort: 20000, proxyMaxPort: 20255 // Agent services (#5/#6)
   },
   retryJoin: [],
   retryIntervalMs: 30_000,
@@ -57,7 +58,9 @@ const CLIENT_DEFAULTS: Config = {
   raft: { tickMs: 50, electionTicks: 20, heartbeatTicks: 2 },
   httpConfig: { responseHeaders: {} },
   services: [],
-  checks: []
+  checks: [],
+  checkUpdateIntervalMs: 300_000, // Agent services (#5/#6)
+  antiEntropyIntervalMs: 60_000
 }
 
 test('a client with only -data-dir gets every Consul default', () => {
