@@ -1,7 +1,8 @@
 /**
  * `weft snapshot restore FILE` (spec §15.2 and §10): PUT /v1/snapshot with the file streamed as
- * the body (never read into memory) and its size as Content-Length, so the agent reads it into
- * one buffer of that size; prints `Restored snapshot`.
+ * the body (never read into memory) and its size as Content-Length (the agent refuses an
+ * oversized file before reading it, then streams the body on to the restore); prints
+ * `Restored snapshot`.
  */
 import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'

@@ -9,7 +9,10 @@
  *      params); the token is resolved (?token, X-Consul-Token, Bearer) and passed through the
  *      authorize hook. All of this happens before a byte of the body is read.
  *   2. The catch-all body parser reads the raw body into one bounded buffer (body.ts); JSON
- *      endpoints parse it themselves so malformed JSON gets Consul's 400 text.
+ *      endpoints parse it themselves so malformed JSON gets Consul's 400 text. A snapshot body
+ *      is not read here but handed to the handler as a stream (ApiRequest.bodyStream); if the
+ *      handler fails before the stream's end, the rest is drained (bounded) before the error
+ *      reply, or the connection is closed after it.
  *   3. The handler for (route, method) turns an ApiRequest into an ApiReply (handlers/*.ts);
  *      sendReply writes it (JSON compact, or pretty with ?pretty or dev mode).
  *   4. Errors from any step go to the error handler: one table (errors.ts) picks the status and
@@ -31,7 +34,7 @@ import type { Logger } from 'pino'
 import { assert } from '../util/assert.js'
 import { isControlPlaneError } from '../util/errors.js'
 import { redactUrl, resolveToken } from './auth.js'
-import { bodyBytesMaxFor, readBody } from './body.js'
+import { bodyBytesMaxFor, isStreamedBodyKind, readBody, StreamedBody, streamBody } from './body.js'
 import { errorReply, invalidInput, textContentType } from './errors.js'
 import { checkCommonParams } from './query.js'
 import { serializeJson } from './reply.js'
@@ -216,7 +219,8 @@ function registerBodyParser (parts: ServerParts): void {
     const kind = routeOf(parts, request)?.bodyKind ?? 'none'
     const contentLengthHeader = request.headers['content-length']
     const contentLength = contentLengthHeader === undefined ? null : Number(contentLengthHeader)
-    return await readBody(payload, { kind, bytesMax: bodyBytesMaxFor(kind, context.limits), contentLength })
+    const options = { kind, bytesMax: bodyBytesMaxFor(kind, context.limits), contentLength }
+    return isStreamedBodyKind(kind) ? await streamBody(payload, options) : await readBody(payload, options)
   })
 }
 
@@ -238,14 +242,24 @@ async function handle (parts: ServerParts, route: RouteDefinition, request: Fast
   const state = parts.states.get(request)
   const handler = route.handlers[request.method as HttpMethod]
   assert(state !== undefined && handler !== undefined, 'onRequest must have vetted the route and method')
+  const bodyStream = request.body instanceof StreamedBody ? request.body : null
   const apiRequest: ApiRequest = {
     method: request.method as HttpMethod,
     tail: (request.params as Record<string, string | undefined>)['*'] ?? '',
     query: state.query,
     body: request.body instanceof Uint8Array ? request.body : emptyBody,
+    bodyStream,
     token: state.token
   }
-  return sendReply(reply, await handler(apiRequest, parts.context), state.pretty)
+  let apiReply: ApiReply
+  try {
+    apiReply = await handler(apiRequest, parts.context)
+  } catch (err) {
+    // Unread body data would make the kernel reset the connection under the error reply.
+    if (bodyStream !== null && !(await bodyStream.discardRest())) reply.header('Connection', 'close')
+    throw err
+  }
+  return sendReply(reply, apiReply, state.pretty)
 }
 
 function sendReply (reply: FastifyReply, apiReply: ApiReply, pretty: boolean): FastifyReply {

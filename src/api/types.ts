@@ -170,7 +170,7 @@ export interface HttpLimits {
   readonly kvMaxValueSize: number
   /** Largest body of every other endpoint (JSON bodies, /v1/txn). */
   readonly bodyBytesMax: number
-  /** Largest PUT /v1/snapshot body; read into one buffer of at most this size. */
+  /** Largest PUT /v1/snapshot body; streamed (body.ts StreamedBody), so this bounds the upload, not memory. */
   readonly snapshotBytesMax: number
   /** Most operations in one /v1/txn. */
   readonly txnMaxOps: number
@@ -233,8 +233,14 @@ export interface ApiRequest {
   /** For prefix routes, the decoded remainder after the prefix ("" when none). */
   readonly tail: string
   readonly query: QueryParams
-  /** The raw body; empty when the request had none. */
+  /** The raw body; empty when the request had none, and for routes whose body is streamed. */
   readonly body: Uint8Array
+  /**
+   * For routes whose body is streamed (BodyKind 'snapshot', see body.ts): the body as it
+   * arrives, to be iterated once; null when the request announced no body. May yield nothing
+   * (a chunked upload of zero bytes). Iteration throws the route's 413 past its limit.
+   */
+  readonly bodyStream: AsyncIterable<Uint8Array> | null
   /** The token after the authorize hook. */
   readonly token: string | null
 }
@@ -258,5 +264,5 @@ export type ApiReply =
 
 export type Handler = (request: ApiRequest, context: HandlerContext) => Promise<ApiReply>
 
-/** Which limit and message govern a route's body (see body.ts). */
+/** Which limit and message govern a route's body, and whether it is streamed rather than buffered (see body.ts). */
 export type BodyKind = 'kv' | 'txn' | 'snapshot' | 'json' | 'none'

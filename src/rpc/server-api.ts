@@ -20,15 +20,18 @@ import { encodeCommand, type Command, type CommandResult, type CommandType, type
 import type { RaftNode } from '../raft/node.js'
 import type { RaftTransport } from '../raft/transport.js'
 import { parsePeerAddress } from '../raft/node.js'
-import { restoreSnapshotThroughLog } from './snapshot-restore.js'
+import {
+  checkRestoreClaim, proposeRestoreAbort, proposeRestoreChunk, proposeRestoreFinish, restoreChunkBytes, restoreSnapshotThroughLog,
+  type LogRestoreOptions
+} from './snapshot-restore.js'
 import { IntentionEndpoints } from './intention-endpoints.js' // Intentions (#4)
 import type { IntentionDefault, IntentionMatchBy, IntentionReply, IntentionRequest, IntentionSelector } from './intentions.js' // Intentions (#4)
 import { nodeJson, nodeServiceJson, serviceHealthJson, serviceNodeJson, toFsmDeregistration, toFsmRegistration } from './catalog-shapes.js'
 import type {
   CaConfigReply, CaConfigUpdate, CaRootsReply, CatalogDeregistration, CatalogRegistration, DirEntry, IssuedCertReply, KvDeleteOptions, KvPutOptions, QueryMeta, QueryOptions, QueryResult,
-  RaftConfigurationReply, ServerApi, TxnKvOp, TxnResult, WriteOptions
+  RaftConfigurationReply, ServerApi, SnapshotRestoreBegun, SnapshotRestoreClaim, TxnKvOp, TxnResult, WriteOptions
 } from './types.js'
-import { isServerApiMethod } from './types.js'
+import { isServerApiMethod, rpcLocalOnlyMethods } from './types.js'
 
 export interface RpcRequest {
   readonly kind: 'rpc'
@@ -139,6 +142,9 @@ export class LocalServerApi implements ServerApi {
     const method = isServerApiMethod(request.method) ? this[request.method] as unknown : undefined
     if (typeof method !== 'function') {
       throw new ControlPlaneError('ERR_INVALID_INPUT', `unknown RPC method ${String(request.method)}`)
+    }
+    if (rpcLocalOnlyMethods.has(request.method)) {
+      throw new ControlPlaneError('ERR_INVALID_INPUT', `RPC method ${request.method} is local only: its arguments cannot cross one RPC frame`)
     }
     return await (method as (...args: unknown[]) => Promise<unknown>).apply(this, [...request.args])
   }
@@ -384,16 +390,41 @@ export class LocalServerApi implements ServerApi {
   }
 
   /**
-   * Restores a user's snapshot as chunk entries plus a finish entry (snapshot-restore.ts): the
-   * body is never copied whole, and no log entry, append or frame holds more than one chunk.
-   * The session ID is decided here, before anything is logged.
+   * Restores a user's snapshot as chunk entries plus a finish entry (snapshot-restore.ts),
+   * pulling the body from `data` one chunk at a time: it is never held whole, and no log entry,
+   * append or frame holds more than one chunk. The session ID is decided here, before anything
+   * is logged. Local only (rpcLocalOnlyMethods): a client agent uses the chunk methods below.
    */
-  async snapshotRestore (data: Uint8Array, _write: WriteOptions): Promise<void> {
-    await restoreSnapshotThroughLog(data, {
-      session: randomUUID(),
+  async snapshotRestore (data: AsyncIterable<Uint8Array>, _write: WriteOptions): Promise<void> {
+    await restoreSnapshotThroughLog(data, { session: randomUUID(), ...this.restoreLog() })
+  }
+
+  // The chunk-level restore of a client agent (RpcClient.snapshotRestore). Each call proposes at
+  // most one command through this server's Raft node (which forwards to the leader) and answers
+  // once it applied there, so calls of one upload may come to any server in turn.
+
+  async snapshotRestoreBegin (_write: WriteOptions): Promise<SnapshotRestoreBegun> {
+    return { Session: randomUUID(), ChunkBytes: restoreChunkBytes }
+  }
+
+  async snapshotRestoreChunk (session: string, seq: number, data: Uint8Array, _write: WriteOptions): Promise<void> {
+    // encodeCommand validates session, seq and data (ERR_INVALID_INPUT naming the field).
+    await proposeRestoreChunk(session, seq, data, this.restoreLog())
+  }
+
+  async snapshotRestoreFinish (session: string, claim: SnapshotRestoreClaim, _write: WriteOptions): Promise<void> {
+    await proposeRestoreFinish(session, checkRestoreClaim(claim), this.restoreLog())
+  }
+
+  async snapshotRestoreAbort (session: string, _write: WriteOptions): Promise<void> {
+    await proposeRestoreAbort(session, this.restoreLog())
+  }
+
+  private restoreLog (): LogRestoreOptions {
+    return {
       chunkTimeoutMs: this.options.writeTimeoutMs ?? 10_000,
       propose: async (bytes, options) => (await this.hold(async () => await this.options.raft.propose(bytes, options))).result
-    })
+    }
   }
 
   // -------------------------------------------------------------------------------------------

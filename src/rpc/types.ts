@@ -99,6 +99,19 @@ export interface RaftConfigurationReply {
   readonly Index: number
 }
 
+/** What snapshotRestoreBegin answers: the upload's session ID and the snapshot bytes per chunk. */
+export interface SnapshotRestoreBegun {
+  readonly Session: string
+  readonly ChunkBytes: number
+}
+
+/** What a restore's finish claims about the chunks sent before it; the FSM checks it against the staging. */
+export interface SnapshotRestoreClaim {
+  readonly Chunks: number
+  readonly Bytes: number
+  readonly Crc32c: number
+}
+
 /** Catalog shapes are passed through as Consul JSON objects; see spec §4 and §5. */
 export type CatalogRegistration = Readonly<Record<string, unknown>>
 export type CatalogDeregistration = Readonly<Record<string, unknown>>
@@ -185,7 +198,29 @@ export interface ServerApi {
   raftTransferLeader (id: string | null, write: WriteOptions): Promise<void>
 
   snapshotSave (query: QueryOptions): Promise<{ readonly index: number, readonly data: Uint8Array }>
-  snapshotRestore (data: Uint8Array, write: WriteOptions): Promise<void>
+  /**
+   * Restores a user's snapshot from `data` as it arrives: pieces of any size, pulled one at a
+   * time only when the previous chunk has applied, so the caller's stream sees backpressure and
+   * the snapshot is never held whole (src/rpc/snapshot-restore.ts). Resolves once the restore
+   * applied on the leader. Local only (see rpcLocalOnlyMethods): a stream cannot cross one RPC,
+   * so a client agent drives the chunk methods below instead, and a server refuses it over RPC.
+   */
+  snapshotRestore (data: AsyncIterable<Uint8Array>, write: WriteOptions): Promise<void>
+  /**
+   * The chunk-level restore a client agent drives (RpcClient.snapshotRestore): begin, then
+   * chunks with Seq 0, 1, 2, ... each awaited before the next, then one finish (or an abort
+   * after a failure). The staging is replicated FSM state and each call resolves only once its
+   * entry applied on the leader, so any server may take any call and order still holds; the
+   * client keeps to one server unless it fails. Begin logs nothing: it decides the session ID
+   * and the chunk size.
+   */
+  snapshotRestoreBegin (write: WriteOptions): Promise<SnapshotRestoreBegun>
+  /** Stages one chunk (1..ChunkBytes bytes). Sending an applied chunk again is harmless; a refused one rejects with details.restoreRefused. */
+  snapshotRestoreChunk (session: string, seq: number, data: Uint8Array, write: WriteOptions): Promise<void>
+  /** Restores the staged chunks if they match `claim` (rejects "snapshot rejected: ..." otherwise). Not idempotent: never repeat it after an unknown outcome. */
+  snapshotRestoreFinish (session: string, claim: SnapshotRestoreClaim, write: WriteOptions): Promise<void>
+  /** Drops the session's staged chunks (nothing if another upload replaced them). Harmless to repeat. */
+  snapshotRestoreAbort (session: string, write: WriteOptions): Promise<void>
 
   // Connect CA (#4)
   caRoots (query: QueryOptions): Promise<QueryResult<CaRootsReply>>
@@ -232,6 +267,7 @@ const serverApiMethodSet: { readonly [K in keyof ServerApi]: true } = {
   catalogRegister: true, catalogDeregister: true, catalogServices: true, catalogService: true, catalogNodes: true, catalogNode: true, healthService: true,
   statusLeader: true, statusPeers: true, raftConfiguration: true, raftRemovePeer: true, raftTransferLeader: true,
   snapshotSave: true, snapshotRestore: true,
+  snapshotRestoreBegin: true, snapshotRestoreChunk: true, snapshotRestoreFinish: true, snapshotRestoreAbort: true,
   caRoots: true, caConfiguration: true, caSetConfiguration: true, caSign: true,
   intentionList: true, intentionGet: true, intentionGetExact: true, intentionCreate: true, intentionUpdate: true, intentionUpsertExact: true,
   intentionDelete: true, intentionMatch: true, intentionCheck: true,
@@ -243,3 +279,9 @@ export const serverApiMethods = Object.keys(serverApiMethodSet) as ReadonlyArray
 export function isServerApiMethod (name: unknown): name is keyof ServerApi {
   return typeof name === 'string' && Object.prototype.hasOwnProperty.call(serverApiMethodSet, name)
 }
+
+/**
+ * ServerApi methods whose arguments cannot cross one RPC frame: a server runs them only for its
+ * own HTTP API and refuses them over RPC; RpcClient implements them with other methods.
+ */
+export const rpcLocalOnlyMethods: ReadonlySet<keyof ServerApi> = new Set<keyof ServerApi>(['snapshotRestore'])

@@ -14,9 +14,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { readFile, writeFile } from 'node:fs/promises'
 import { AgentCluster, type AgentProcess } from './agent-cluster.js'
 import { consulIndex, http, type KvEntry } from './http-client.js'
+import { resetPeakRss, rssMiB } from './process-memory.js'
 import { restoreChunkBytes } from '../../src/rpc/snapshot-restore.js'
 import { SeededPrng } from '../../src/util/prng.js'
 import { waitFor } from '../../src/util/wait-for.js'
@@ -39,22 +39,6 @@ async function kvDigest (agent: AgentProcess): Promise<Array<{ Key: string, Flag
     Flags: entry.Flags,
     Sha256: entry.Value === null ? null : createHash('sha256').update(Buffer.from(entry.Value, 'base64')).digest('hex')
   }))
-}
-
-/** Resets a process's peak RSS; false where /proc does not allow it. */
-async function resetPeakRss (pid: number): Promise<boolean> {
-  try {
-    await writeFile(`/proc/${pid}/clear_refs`, '5')
-    return true
-  } catch {
-    return false
-  }
-}
-
-async function rssMiB (pid: number): Promise<{ rss: number, peak: number }> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8')
-  const kib = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN)
-  return { rss: Math.round(kib('VmRSS') / 1024), peak: Math.round(kib('VmHWM') / 1024) }
 }
 
 test('a multi-chunk snapshot restore through a follower leaves every server with the same saved contents', { timeout: 180_000 }, async (t) => {

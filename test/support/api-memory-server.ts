@@ -11,7 +11,7 @@
  */
 import type {
   CatalogDeregistration, CatalogRegistration, DirEntry, KvDeleteOptions, KvPutOptions, QueryMeta, QueryOptions, QueryResult,
-  RaftConfigurationReply, ServerApi, TxnKvOp, TxnResult, WriteOptions,
+  RaftConfigurationReply, ServerApi, SnapshotRestoreBegun, SnapshotRestoreClaim, TxnKvOp, TxnResult, WriteOptions,
   CaConfigReply, CaConfigUpdate, CaRootsReply, IssuedCertReply
 } from '../../src/rpc/types.js'
 import { ControlPlaneError } from '../../src/util/errors.js'
@@ -258,8 +258,53 @@ export class MemoryServerApi implements ServerApi {
     return { index: this.#index, data: new TextEncoder().encode(JSON.stringify({ weftTestSnapshot: 1, rows })) }
   }
 
-  async snapshotRestore (data: Uint8Array, write: WriteOptions): Promise<void> {
-    this.#record('snapshotRestore', [data, write])
+  /** Records the whole body it read (not the stream), so tests can compare bytes. */
+  async snapshotRestore (data: AsyncIterable<Uint8Array>, write: WriteOptions): Promise<void> {
+    const pieces: Uint8Array[] = []
+    for await (const piece of data) pieces.push(piece)
+    const whole = new Uint8Array(Buffer.concat(pieces))
+    this.#record('snapshotRestore', [whole, write])
+    this.#restoreFrom(whole)
+  }
+
+  // The chunk-level restore: uploads kept per session, in Seq order, a resent chunk ignored.
+  readonly #restoreUploads = new Map<string, Uint8Array[]>()
+  #restoreSessions = 0
+
+  async snapshotRestoreBegin (write: WriteOptions): Promise<SnapshotRestoreBegun> {
+    this.#record('snapshotRestoreBegin', [write])
+    this.#restoreSessions += 1
+    const Session = `memory-restore-${this.#restoreSessions}`
+    this.#restoreUploads.set(Session, [])
+    return { Session, ChunkBytes: 64 * 1024 }
+  }
+
+  async snapshotRestoreChunk (session: string, seq: number, data: Uint8Array, write: WriteOptions): Promise<void> {
+    this.#record('snapshotRestoreChunk', [session, seq, data, write])
+    const chunks = this.#restoreUploads.get(session)
+    if (chunks === undefined) throw new ControlPlaneError('ERR_CONFLICT', `snapshot restore session ${session} has no upload`, { details: { restoreRefused: true } })
+    if (seq < chunks.length) return
+    if (seq > chunks.length) throw new ControlPlaneError('ERR_CONFLICT', `chunk ${seq} is out of order: expected chunk ${chunks.length}`, { details: { restoreRefused: true } })
+    chunks.push(data)
+  }
+
+  async snapshotRestoreFinish (session: string, claim: SnapshotRestoreClaim, write: WriteOptions): Promise<void> {
+    this.#record('snapshotRestoreFinish', [session, claim, write])
+    const chunks = this.#restoreUploads.get(session) ?? []
+    this.#restoreUploads.delete(session)
+    const whole = new Uint8Array(Buffer.concat(chunks))
+    if (chunks.length !== claim.Chunks || whole.byteLength !== claim.Bytes) {
+      throw new ControlPlaneError('ERR_INVALID_INPUT', `snapshot rejected: staged ${chunks.length} chunks (${whole.byteLength} bytes), claimed ${claim.Chunks} (${claim.Bytes} bytes)`, { details: { restoreRefused: true } })
+    }
+    this.#restoreFrom(whole)
+  }
+
+  async snapshotRestoreAbort (session: string, write: WriteOptions): Promise<void> {
+    this.#record('snapshotRestoreAbort', [session, write])
+    this.#restoreUploads.delete(session)
+  }
+
+  #restoreFrom (data: Uint8Array): void {
     let parsed: { weftTestSnapshot?: number, rows?: Array<StoredEntry & { Value: string }> }
     try {
       parsed = JSON.parse(new TextDecoder().decode(data)) as typeof parsed

@@ -2,10 +2,12 @@
  * Cluster operations (spec §9.5, §10): /v1/status/leader|peers, /v1/operator/raft/configuration,
  * /v1/operator/raft/peer (DELETE ?id or ?address, with Consul's exact 400 texts),
  * /v1/operator/raft/transfer-leader (POST, optional ?id) and /v1/snapshot (GET saves a binary
- * snapshot with X-Consul-Index; PUT restores one from the raw body).
+ * snapshot with X-Consul-Index; PUT restores one from the raw body, streamed: the body goes to
+ * the restore as it arrives and is never held whole).
  *
  * Callers: routes.ts.
  */
+import { nonEmptyBody } from '../body.js'
 import { invalidInput } from '../errors.js'
 import { readOptions } from '../query.js'
 import { bytesReply, emptyReply, indexHeader, jsonReply } from '../reply.js'
@@ -54,7 +56,8 @@ export async function snapshotSave (request: ApiRequest, context: HandlerContext
 }
 
 export async function snapshotRestore (request: ApiRequest, context: HandlerContext): Promise<ApiReply> {
-  if (request.body.length === 0) throw invalidInput('The snapshot body is empty: PUT /v1/snapshot expects a snapshot file as the body')
-  await context.serverApi.snapshotRestore(request.body, { token: request.token })
+  const body = request.bodyStream === null ? null : await nonEmptyBody(request.bodyStream)
+  if (body === null) throw invalidInput('The snapshot body is empty: PUT /v1/snapshot expects a snapshot file as the body')
+  await context.serverApi.snapshotRestore(body, { token: request.token })
   return emptyReply()
 }

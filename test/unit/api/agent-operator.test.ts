@@ -1,12 +1,28 @@
 /**
  * Agent-local endpoints (spec §2), status (§9.5), operator raft and snapshots (§10): shapes,
  * empty 200s, Consul's exact 400 texts for /v1/operator/raft/peer, the join failure text, and a
- * snapshot save/restore round trip with binary bodies.
+ * snapshot save/restore round trip with binary bodies. The restore body is streamed: with a
+ * Content-Length or chunked, it reaches the ServerApi while the client is still sending; the
+ * empty and over-limit answers hold for chunked uploads too; a restore that fails mid-upload
+ * still gets its error text to the client.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { QueryOptions } from '../../../src/rpc/types.js'
+import { ControlPlaneError } from '../../../src/util/errors.js'
+import { waitFor } from '../../../src/util/wait-for.js'
 import { member, request, requestJson, startApiFor } from '../../support/api-harness.js'
+
+/** A PUT whose body is sent with Transfer-Encoding: chunked, one piece per chunk. */
+function chunkedBody (pieces: readonly Uint8Array[]): RequestInit {
+  const body = new ReadableStream<Uint8Array>({
+    start (controller) {
+      for (const piece of pieces) controller.enqueue(piece)
+      controller.close()
+    }
+  })
+  return { method: 'PUT', body, duplex: 'half' } as RequestInit
+}
 
 test('GET /v1/agent/self and /v1/agent/members answer the agent\'s objects', async (t) => {
   const h = await startApiFor(t)
@@ -118,15 +134,65 @@ test('snapshot save and restore round-trip binary bodies', async (t) => {
   assert.deepEqual((await requestJson(`${h.base}/v1/kv/?keys`)).json, ['a', 'b'])
 })
 
+test('a chunked snapshot upload (no Content-Length) restores the same bytes', async (t) => {
+  const h = await startApiFor(t)
+  await request(`${h.base}/v1/kv/a`, { method: 'PUT', body: 'one' })
+  const snapshot = new Uint8Array(await (await fetch(`${h.base}/v1/snapshot`)).arrayBuffer())
+  await request(`${h.base}/v1/kv/a`, { method: 'DELETE' })
+  const third = Math.ceil(snapshot.length / 3)
+  const restored = await request(`${h.base}/v1/snapshot`, chunkedBody([snapshot.subarray(0, third), snapshot.subarray(third, 2 * third), snapshot.subarray(2 * third)]))
+  assert.equal(restored.status, 200, restored.text)
+  assert.deepEqual(h.server.lastCall('snapshotRestore')?.[0], snapshot)
+  assert.equal((await request(`${h.base}/v1/kv/a?raw`)).text, 'one')
+})
+
+test('the snapshot body reaches the restore while the client is still sending it', async (t) => {
+  const h = await startApiFor(t)
+  const seen: number[] = []
+  h.server.snapshotRestore = async (data) => { for await (const piece of data) seen.push(piece.byteLength) }
+  let controller!: ReadableStreamDefaultController<Uint8Array>
+  const body = new ReadableStream<Uint8Array>({ start (c) { controller = c } })
+  controller.enqueue(new Uint8Array(1000).fill(1))
+  const answer = fetch(`${h.base}/v1/snapshot`, { method: 'PUT', body, duplex: 'half' } as RequestInit)
+  // A buffering server would wait for the end of the body: the first bytes would never show up.
+  await waitFor(() => seen.length > 0, { timeoutMs: 10_000, what: 'the restore to receive the first piece' })
+  controller.enqueue(new Uint8Array(2000).fill(2))
+  controller.close()
+  const response = await answer
+  assert.equal(response.status, 200, await response.text())
+  assert.equal(seen.reduce((sum, bytes) => sum + bytes, 0), 3000)
+})
+
 test('snapshot restore refuses an empty body, a bad snapshot, and one over snapshotBytesMax', async (t) => {
   const h = await startApiFor(t, { limits: { snapshotBytesMax: 1000 } })
+  const emptyText = 'The snapshot body is empty: PUT /v1/snapshot expects a snapshot file as the body'
   const empty = await request(`${h.base}/v1/snapshot`, { method: 'PUT' })
   assert.equal(empty.status, 400)
-  assert.equal(empty.text, 'The snapshot body is empty: PUT /v1/snapshot expects a snapshot file as the body')
+  assert.equal(empty.text, emptyText)
+  const emptyChunked = await request(`${h.base}/v1/snapshot`, chunkedBody([]))
+  assert.equal(emptyChunked.status, 400)
+  assert.equal(emptyChunked.text, emptyText)
   const bad = await request(`${h.base}/v1/snapshot`, { method: 'PUT', body: 'garbage' })
   assert.equal(bad.status, 400)
   assert.equal(bad.text, 'snapshot is not a weft snapshot')
   const big = await request(`${h.base}/v1/snapshot`, { method: 'PUT', body: new Uint8Array(1001) })
   assert.equal(big.status, 413)
   assert.equal(big.text, 'Request body(1001 bytes) too large, max size: 1000 bytes.')
+  const bigChunked = await request(`${h.base}/v1/snapshot`, chunkedBody([new Uint8Array(600), new Uint8Array(600)]))
+  assert.equal(bigChunked.status, 413)
+  assert.equal(bigChunked.text, 'Request body(1200 bytes) too large, max size: 1000 bytes.')
+  assert.equal(h.server.calls.filter(call => call.method === 'snapshotRestore').length, 1, 'only "garbage" got through whole')
+})
+
+test('a restore that fails mid-upload still gets its error text to the client', async (t) => {
+  const h = await startApiFor(t)
+  h.server.snapshotRestore = async (data) => {
+    for await (const _piece of data) throw new ControlPlaneError('ERR_CONFLICT', 'another snapshot restore started')
+  }
+  // 4 MiB with a Content-Length: the server stops reading after the first piece.
+  const failed = await request(`${h.base}/v1/snapshot`, { method: 'PUT', body: new Uint8Array(4 * 1024 * 1024) })
+  assert.equal(failed.status, 409)
+  assert.equal(failed.text, 'another snapshot restore started')
+  // The server still answers on a new request afterwards.
+  assert.equal((await request(`${h.base}/v1/status/leader`)).status, 200)
 })
