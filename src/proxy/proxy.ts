@@ -31,7 +31,11 @@ export interface ProxyOptions {
   readonly agent: AgentPort
   readonly config: ProxyConfig
   readonly logger: Logger
-  /** How long authorize answers are reused per source (0 = ask for every connection). */
+  /**
+   * How long authorize answers are reused per source (0 = ask for every connection). Safe to
+   * cache because every intention change drops the cache and re-checks open connections; the
+   * default 1 s saves the agent round trip (about 1 ms of agent CPU per connection, bench:proxy).
+   */
   readonly authorizeCacheTtlMs?: number
   /** Re-checks of open connections after an intention change, besides the immediate one. */
   readonly recheckDelaysMs?: readonly number[]
@@ -59,7 +63,7 @@ interface RunningUpstream {
 
 const readyTimeoutMsDefault = 30_000
 const recheckDelaysMsDefault = [250, 750] as const
-export const authorizeCacheTtlMsDefault = 0
+export const authorizeCacheTtlMsDefault = 1_000
 
 export class Proxy {
   readonly counters: ProxyCounters = newCounters()
