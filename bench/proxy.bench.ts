@@ -19,7 +19,8 @@
  * line per row on stdout. Installs stunnel4 via scripts/install-stunnel.sh when missing.
  * Environment: BENCH_SECONDS (5, per connect case), BENCH_BULK_MIB (1024), BENCH_PROFILE=1
  * (CPU-profile the weft proxies and print where their time goes).
- * Addresses: a -dev agent on 127.0.72.1; everything else on 127.0.0.1 with ports the OS picks.
+ * Addresses: a -dev agent on 127.0.68.1 (issue #6's block, shared with the proxy e2e tests; do not run
+ * them at the same time); everything else on 127.0.0.1 with ports the OS picks.
  */
 import { execFileSync } from 'node:child_process'
 import { readdir, writeFile } from 'node:fs/promises'
@@ -37,7 +38,7 @@ const profile = env.BENCH_PROFILE === '1'
 const root = fileURLToPath(new URL('../../', import.meta.url))
 const weft = join(root, 'dist/cmd/weft.js')
 const self = fileURLToPath(import.meta.url)
-const agentIp = '127.0.72.1'
+const agentIp = '127.0.68.1'
 const agentHttp = `http://${agentIp}:8500`
 const requestBytes = 64
 const replyBytes = 64
