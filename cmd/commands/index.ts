@@ -24,6 +24,9 @@ import { membersCommand } from './members.js'
 import { listPeersCommand } from './operator-raft-list-peers.js'
 import { removePeerCommand } from './operator-raft-remove-peer.js'
 import { transferLeaderCommand } from './operator-raft-transfer-leader.js'
+import { reloadCommand } from './reload.js' // Agent services (#5/#6)
+import { servicesDeregisterCommand } from './services-deregister.js' // Agent services (#5/#6)
+import { servicesRegisterCommand } from './services-register.js' // Agent services (#5/#6)
 import { snapshotRestoreCommand } from './snapshot-restore.js'
 import { snapshotSaveCommand } from './snapshot-save.js'
 import { versionCommand } from './version.js'
@@ -51,6 +54,9 @@ export const commands: readonly Command[] = [
   listPeersCommand,
   removePeerCommand,
   transferLeaderCommand,
+  reloadCommand, // Agent services (#5/#6)
+  servicesDeregisterCommand, // Agent services (#5/#6)
+  servicesRegisterCommand, // Agent services (#5/#6)
   snapshotRestoreCommand,
   snapshotSaveCommand,
   versionCommand
@@ -64,5 +70,6 @@ export const groupSummaries: Readonly<Record<string, string>> = {
   kv: 'Interact with the key-value store',
   operator: 'Provides cluster-level tools for weft operators',
   'operator raft': 'Inspects and changes the Raft peer set of the weft servers',
+  services: 'Interact with services', // Agent services (#5/#6)
   snapshot: 'Saves and restores snapshots of weft server state'
 }

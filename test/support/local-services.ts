@@ -22,7 +22,7 @@ export const testSettings: LocalServicesSettings = Object.freeze({
 
 export const silentLogger = Object.freeze({ debug: () => {}, info: () => {}, warn: () => {}, error: () => {} })
 
-export function testLocalServices (overrides: Partial<LocalServicesOptions> & { settings?: Partial<LocalServicesSettings> } = {}): LocalServices {
+export function testLocalServices (overrides: Partial<Omit<LocalServicesOptions, 'settings'>> & { settings?: Partial<LocalServicesSettings> } = {}): LocalServices {
   const { settings, ...rest } = overrides
   return new LocalServices({
     node: testNode,

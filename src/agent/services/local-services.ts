@@ -408,6 +408,11 @@ export class LocalServices implements AgentServicesApi {
     return { ...expanded, checkRecords: serviceCheckRecords(expanded.service, expanded.checks) }
   }
 
+  /**
+   * A port for `serviceId` from `range`. Ports recorded for other sidecars (persisted, or given
+   * earlier in this run) are avoided while any other port is free, so a service restored after
+   * the config files were applied at start-up gets its old port back.
+   */
   private allocate (serviceId: string, range: PortRange, parent: ServiceRecord): number | null {
     const usedPorts = new Set<number>()
     for (const entry of this.state.services()) {
@@ -415,13 +420,10 @@ export class LocalServices implements AgentServicesApi {
       usedPorts.add(entry.service.Port)
     }
     usedPorts.add(parent.Port)
-    return allocatePort({
-      serviceId,
-      range,
-      usedPorts,
-      currentPort: this.state.service(serviceId)?.service.Port ?? null,
-      previousPort: this.#ports[serviceId] ?? null
-    })
+    const request = { serviceId, range, usedPorts, currentPort: this.state.service(serviceId)?.service.Port ?? null, previousPort: this.#ports[serviceId] ?? null }
+    const reserved = new Set(usedPorts)
+    for (const [id, port] of Object.entries(this.#ports)) if (id !== serviceId) reserved.add(port)
+    return allocatePort({ ...request, usedPorts: reserved }) ?? allocatePort(request)
   }
 
   private managedSpec (proxy: ServiceRecord, definition: ServiceDefinition): ManagedProxySpec {
@@ -532,8 +534,12 @@ export class LocalServices implements AgentServicesApi {
   /** Applies config-file definitions; returns one problem per rejected definition. */
   private applyConfig (definitions: ConfigDefinitions): string[] {
     const problems: string[] = []
-    const services = this.decodeConfigServices(definitions.services, problems)
+    const rejectedIds = new Set<string>()
+    const services = this.decodeConfigServices(definitions.services, { problems, rejectedIds })
     for (const entry of this.state.services()) {
+      // A definition that no longer decodes keeps the registration it would replace: a typo in a
+      // file does not take a running service out of the catalog.
+      if (rejectedIds.has(entry.service.ID)) continue
       if (entry.role.kind === 'service' && entry.origin === 'config' && !services.has(entry.service.ID)) {
         this.removeServiceTree(entry.service.ID)
         this.options.logger.info({ service: entry.service.ID, source: entry.source }, 'service removed from the config files')
@@ -553,7 +559,10 @@ export class LocalServices implements AgentServicesApi {
     return problems
   }
 
-  private decodeConfigServices (raws: readonly RawDefinition[], problems: string[]): Map<string, { definition: ServiceDefinition, key: string, source: string, label: string }> {
+  private decodeConfigServices (
+    raws: readonly RawDefinition[], report: { readonly problems: string[], readonly rejectedIds: Set<string> }
+  ): Map<string, { definition: ServiceDefinition, key: string, source: string, label: string }> {
+    const { problems } = report
     const result = new Map<string, { definition: ServiceDefinition, key: string, source: string, label: string }>()
     raws.forEach((raw, index) => {
       const label = definitionLabel(raws, index, 'service')
@@ -564,6 +573,8 @@ export class LocalServices implements AgentServicesApi {
         result.set(definition.id, { definition, key: stableJson(definition), source: raw.source, label })
       } catch (err) {
         problems.push(`${label}: ${(err as Error).message}`)
+        const id = definedId(raw.definition)
+        if (id !== null) report.rejectedIds.add(id)
       }
     })
     return result
@@ -713,4 +724,13 @@ function definitionLabel (raws: readonly RawDefinition[], index: number, kind: '
   const name = typeof raw.definition.name === 'string' ? raw.definition.name : typeof raw.definition.Name === 'string' ? raw.definition.Name : null
   const key = sameFile.length === 1 ? kind : `${kind}s[${sameFile.findIndex(({ position }) => position === index)}]`
   return `${raw.source}: ${key}${name === null ? '' : ` (${JSON.stringify(name)})`}`
+}
+
+/** The service ID a raw definition names (`id`, else `name`, any case), or null. */
+function definedId (definition: Readonly<Record<string, unknown>>): string | null {
+  const value = (key: string): string | null => {
+    const found = Object.entries(definition).find(([name]) => name.toLowerCase() === key)
+    return typeof found?.[1] === 'string' && found[1] !== '' ? found[1] : null
+  }
+  return value('id') ?? value('name')
 }
