@@ -9,14 +9,14 @@
  *
  * Called by: the agent's leaf cache (create), the ConnectCA.Sign endpoint (parse), tests.
  */
-import { generateKeyPairSync, verify, type KeyObject } from 'node:crypto'
+import { verify, type KeyObject } from 'node:crypto'
 import { ControlPlaneError } from '../util/errors.js'
 import { OID, signatureAlgorithmByOid, signatureAlgorithmFor } from './algorithms.js'
 import {
   childrenOf, contextTag, DerFormatError, explicit, expectTag, ia5Bytes, integer, oid, rawOf, readBitString, readInteger,
   readOid, readSingle, sequence, setOf, TAG, type DerElement
 } from './der.js'
-import { keySpecOf, publicKeyFromSpki, spkiDerOf, type KeySpec } from './keys.js'
+import { generateEcKey, keySpecOf, publicKeyFromSpki, spkiDerOf, type KeySpec } from './keys.js'
 import { decodePemBlocks, encodePem, findPemBlock } from './pem.js'
 import { spiffeIdCharsMax } from './spiffe.js'
 import { emptyNameDer, extensionDer, generalNamesDer, parseExtensions, readGeneralNames, signedDer, type GeneralNames } from './x509.js'
@@ -135,6 +135,6 @@ function checkedUriBytes (uri: string): Uint8Array {
 
 /** A fresh leaf key: ECDSA P-256, with its SEC1 "EC PRIVATE KEY" PEM (the IssuedCert PrivateKeyPEM). */
 export function generateLeafKey (): { privateKey: KeyObject, privateKeyPem: string } {
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' })
+  const privateKey = generateEcKey('prime256v1')
   return { privateKey, privateKeyPem: privateKey.export({ type: 'sec1', format: 'pem' }).toString() }
 }

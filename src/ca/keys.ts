@@ -8,7 +8,8 @@
  * and rotation, config validation).
  */
 import { Buffer } from 'node:buffer'
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto'
+import { assert } from '../util/assert.js'
 import { ControlPlaneError } from '../util/errors.js'
 import { bitString, concatBytes, oid, sequence } from './der.js'
 import { decodePemBlocks, findPemBlock } from './pem.js'
@@ -69,6 +70,7 @@ export function parsePrivateKeyPem (pem: string, field = 'PrivateKey'): { key: K
   let key: KeyObject
   try {
     key = createPrivateKey({ key: Buffer.from(block.der), format: 'der', type: derType })
+    importedKeys.add(key)
   } catch (err) {
     throw new ControlPlaneError('ERR_INVALID_INPUT', `${field} is not a valid ${block.label}: ${(err as Error).message}`, { cause: err, details: { field } })
   }
@@ -97,7 +99,15 @@ export function keySpecOf (key: KeyObject, field: string): KeySpec {
  * ~100 µs per call, several times an ECDSA signature, while JWK export/import of the coordinates
  * is cheap. Both paths give the same key; the SPKI layout (named curve, uncompressed point) is
  * fixed by RFC 5480, so only the coordinates vary after a constant prefix.
+ *
+ * The JWK export is used only for keys this module created by import (`importedKeys`). Node 20
+ * can deadlock exporting a JWK from a key that `generateKeyPairSync` returned: the export holds
+ * the key's mutex while allocating, a GC then finalizes the finished key-generation job, and its
+ * destructor takes the same mutex (seen in gdb as ExportJWKEcKey -> GC -> ~KeyGenJob ->
+ * uv_mutex_lock, every few thousand keys). Other keys take the slower, safe DER export.
  */
+const importedKeys = new WeakSet<KeyObject>()
+
 interface JwkCurve {
   readonly namedCurve: string
   readonly jwkCurve: string
@@ -123,7 +133,7 @@ const jwkCurves: readonly JwkCurve[] = [
 /** DER SubjectPublicKeyInfo of a key (the public half when given a private key). */
 export function spkiDerOf (key: KeyObject): Uint8Array {
   const publicKey = key.type === 'private' ? createPublicKey(key) : key
-  const namedCurve = publicKey.asymmetricKeyType === 'ec' ? publicKey.asymmetricKeyDetails?.namedCurve : undefined
+  const namedCurve = publicKey.asymmetricKeyType === 'ec' && importedKeys.has(key) ? publicKey.asymmetricKeyDetails?.namedCurve : undefined
   const curve = jwkCurves.find(candidate => candidate.namedCurve === namedCurve)
   if (curve !== undefined) {
     const jwk = publicKey.export({ format: 'jwk' })
@@ -149,7 +159,9 @@ export function publicKeyFromSpki (spki: Uint8Array, field: string): KeyObject {
       x: coordinates.subarray(0, curve.coordinateBytes).toString('base64url'),
       y: coordinates.subarray(curve.coordinateBytes).toString('base64url')
     }
-    return createPublicKey({ key: jwk, format: 'jwk' })
+    const key = createPublicKey({ key: jwk, format: 'jwk' })
+    importedKeys.add(key)
+    return key
   } catch (err) {
     throw new ControlPlaneError('ERR_INVALID_INPUT', `${field} is not a valid public key: ${(err as Error).message}`, { cause: err, details: { field } })
   }
@@ -159,3 +171,21 @@ function startsWith (bytes: Uint8Array, prefix: Uint8Array): boolean {
   for (let i = 0; i < prefix.length; i += 1) if (bytes[i] !== prefix[i]) return false
   return true
 }
+
+/**
+ * A fresh EC key as a KeyObject that is safe for the JWK fast path (see `importedKeys`): the
+ * generator hands the key over as JWK and it is imported again, so no KeyObject we keep shares
+ * state with the key-generation job.
+ */
+export function generateEcKey (namedCurve: 'prime256v1' | 'secp384r1' | 'secp521r1'): KeyObject {
+  assert(jwkCurves.some(curve => curve.namedCurve === namedCurve), `generateEcKey: no JWK curve for ${namedCurve}`)
+  const { privateKey } = generateJwkKeyPair('ec', { namedCurve, privateKeyEncoding: { format: 'jwk' } })
+  const key = createPrivateKey({ key: privateKey, format: 'jwk' })
+  importedKeys.add(key)
+  return key
+}
+
+/** generateKeyPairSync with a JWK private encoding (supported by Node, missing from @types/node 20). */
+const generateJwkKeyPair = generateKeyPairSync as unknown as (
+  type: 'ec', options: { namedCurve: string, privateKeyEncoding: { format: 'jwk' } }
+) => { privateKey: JsonWebKey, publicKey: KeyObject }

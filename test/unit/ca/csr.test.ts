@@ -5,6 +5,7 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
 import { createPrivateKey } from 'node:crypto'
 import { createCsrPem, generateLeafKey, parseCsrPem, singleUriOf, spkiDerOf } from '../../../src/ca/index.js'
 import { childrenOf, rawOf, readSingle, sequence } from '../../../src/ca/der.js'
@@ -107,4 +108,14 @@ test('malformed CSR input is refused with a clear message', () => {
   const { privateKey } = generateLeafKey()
   assert.throws(() => createCsrPem({ privateKey, uri: 'spiffe://x/ y' }), invalidInput(/^CSR URI must be printable ASCII without spaces/))
   assert.throws(() => createCsrPem({ privateKey, uri: '' }), invalidInput(/^CSR URI must be a non-empty string$/))
+})
+
+test('thousands of agent key+CSR rounds finish (regression: Node 20 JWK-export deadlock on generated keys)', () => {
+  // Run in a child with a deadline: a native deadlock would otherwise hang this test file forever.
+  const library = new URL('../../../src/ca/index.js', import.meta.url).href
+  const script = `const ca = await import(${JSON.stringify(library)}); for (let i = 0; i < 5000; i += 1) ca.createCsrPem({ privateKey: ca.generateLeafKey().privateKey, uri: ${JSON.stringify(webUri)} }); console.log('done')`
+  const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 120_000 })
+  assert.equal(result.signal, null, 'child was killed at the deadline: key+CSR generation hung')
+  assert.equal(result.status, 0, result.stderr)
+  assert.equal(result.stdout.trim(), 'done')
 })

@@ -4,8 +4,8 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { generateKeyPairSync } from 'node:crypto'
-import { generatePrivateKeyPem, parsePrivateKeyPem, publicKeyFromSpki, spkiDerOf, validateKeySpec } from '../../../src/ca/keys.js'
+import { createPublicKey, generateKeyPairSync } from 'node:crypto'
+import { generateEcKey, generatePrivateKeyPem, parsePrivateKeyPem, publicKeyFromSpki, spkiDerOf, validateKeySpec } from '../../../src/ca/keys.js'
 import { isControlPlaneError } from '../../../src/util/errors.js'
 import { Workdir } from './helpers.js'
 
@@ -63,15 +63,21 @@ test('parsePrivateKeyPem refuses bad input with the field name and the reason', 
   assert.throws(() => parsePrivateKeyPem(certOnly), invalidInput(/^PrivateKey has no "EC PRIVATE KEY" or "RSA PRIVATE KEY" or "PRIVATE KEY" or "ENCRYPTED PRIVATE KEY" PEM block \(found: CERTIFICATE\)$/))
 })
 
-test('spkiDerOf (JWK fast path) equals OpenSSL\'s SPKI export, and publicKeyFromSpki reads it back', () => {
-  for (const namedCurve of ['prime256v1', 'secp384r1', 'secp521r1', 'secp224r1']) {
+test('spkiDerOf (JWK fast path for our own keys, DER otherwise) equals OpenSSL\'s SPKI export; publicKeyFromSpki reads it back', () => {
+  for (const [namedCurve, bits] of [['prime256v1', 256], ['secp384r1', 384], ['secp521r1', 521], ['secp224r1', 224]] as const) {
     for (let round = 0; round < 8; round += 1) {
-      const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve })
-      const expected = new Uint8Array(publicKey.export({ type: 'spki', format: 'der' }))
-      assert.deepEqual(spkiDerOf(privateKey), expected, namedCurve)
-      assert.deepEqual(spkiDerOf(publicKey), expected, namedCurve)
-      const imported = publicKeyFromSpki(expected, 'CSR public key')
-      assert.ok(imported.equals(publicKey), namedCurve)
+      const generated = generateKeyPairSync('ec', { namedCurve })
+      const parsed = parsePrivateKeyPem(generatePrivateKeyPem({ type: 'ec', bits })).key
+      const fresh = namedCurve === 'secp224r1' ? [] : [generateEcKey(namedCurve)]
+      for (const privateKey of [generated.privateKey, parsed, ...fresh]) {
+        const publicKey = createPublicKey(privateKey)
+        const expected = new Uint8Array(publicKey.export({ type: 'spki', format: 'der' }))
+        assert.deepEqual(spkiDerOf(privateKey), expected, namedCurve)
+        assert.deepEqual(spkiDerOf(publicKey), expected, namedCurve)
+        const imported = publicKeyFromSpki(expected, 'CSR public key')
+        assert.ok(imported.equals(publicKey), namedCurve)
+        assert.deepEqual(spkiDerOf(imported), expected, namedCurve)
+      }
     }
   }
   const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey
