@@ -12,8 +12,9 @@
  *
  * Restarts: after an exit, the next start waits `backoffInitialMs` (1 s), doubling up to
  * `backoffMaxMs` (30 s) while the child keeps dying within `stableAfterMs` (10 s) of starting;
- * a child that ran longer starts the back-off over. Until the agent's HTTP address is known the
- * start is retried the same way. Stopping sends SIGTERM, then SIGKILL after `stopTimeoutMs`.
+ * a child that ran longer starts the back-off over. Until the agent's HTTP API listens, the
+ * first start waits for it (checked every 50 ms). Stopping sends SIGTERM, then SIGKILL after
+ * `stopTimeoutMs` (5 s).
  *
  * Consul refuses to run managed proxies as root unless connect.proxy.allow_managed_root; weft
  * does not check (TODO(weft): honour allow_managed_root, #6).
@@ -73,6 +74,9 @@ interface Supervised {
   stopping: Promise<void> | null
 }
 
+/** How often a proxy waiting for the agent's HTTP API checks again. */
+const httpWaitMs = 50
+
 const defaultWeftScript = fileURLToPath(new URL('../../cmd/weft.js', import.meta.url))
 
 export class ManagedProxySupervisor {
@@ -120,7 +124,9 @@ export class ManagedProxySupervisor {
     // An agent listening on every address is reached on loopback.
     const httpAddress = this.options.httpAddress().replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^(\[::\]|::):/, '[::1]:')
     if (httpAddress === '') {
-      this.scheduleRestart(supervised, { reason: 'the agent HTTP API is not listening yet' })
+      // Normal at start-up: config definitions load before the HTTP API listens. Not a restart.
+      supervised.timer = setTimeout(() => this.launch(supervised), httpWaitMs)
+      supervised.timer.unref()
       return
     }
     const { command, args } = this.commandLine(supervised.spec, httpAddress)

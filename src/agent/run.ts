@@ -54,6 +54,7 @@ export async function runAgent (argv: readonly string[]): Promise<number> {
       stopping = true
       logger.info({ reason, leave }, 'agent stopping')
       void (async () => {
+        await agent.localServices?.stopManagedProxies() // Agent services (#5/#6): while they can reach the API
         await http?.close().catch(() => {})
         await agent.stop({ leave }).catch((err: Error) => logger.error({ err }, 'error while stopping'))
         logger.info({}, 'agent stopped')

@@ -217,6 +217,14 @@ export class LocalServices implements AgentServicesApi {
     await this.persist()
   }
 
+  /**
+   * Stops the managed proxy processes, leaving the services registered: the agent calls this
+   * before closing its HTTP API, so proxies shut down while they can still reach it.
+   */
+  async stopManagedProxies (): Promise<void> {
+    await this.supervisor.stopAll()
+  }
+
   /** A full anti-entropy pass soon (a server joined, a leader was elected). */
   requestFullSync (): void {
     this.antiEntropy.requestFullSync()
