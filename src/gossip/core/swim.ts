@@ -246,7 +246,10 @@ export class SwimCore {
     }
     const firstRelay = this.relays.values().next()
     if (firstRelay.done !== true) deadline = Math.min(deadline, firstRelay.value.deadlineMs)
-    for (const record of this.suspects) deadline = Math.min(deadline, record.suspicion!.deadlineMs)
+    for (const record of this.suspects) {
+      if (this.isDirectlyProbing(record)) continue // expiry waits for the probe's own deadline
+      deadline = Math.min(deadline, record.suspicion!.deadlineMs)
+    }
     if (this.queue.size > 0) deadline = Math.min(deadline, this.nextGossipMs)
     if (!this.leaving && this.config.pushPullIntervalMs > 0) deadline = Math.min(deadline, this.nextPushPullMs)
     if (!this.leaving && this.config.reconnectIntervalMs > 0 && this.goneCount > 0) deadline = Math.min(deadline, this.nextReconnectMs)
@@ -541,19 +544,27 @@ export class SwimCore {
   }
 
   /**
-   * A suspect whose suspicion here has outlived the minimum timeout (so it lacks confirmations) is
-   * probed directly every other probe round rather than waiting for its turn. Either this member
-   * missed the refutation, and the probe's buddy suspicion makes the suspect re-send its alive on
-   * the ack, or the suspect is really gone and the timeout runs out as before. Not in memberlist:
-   * it closes the window in which one lost refutation lets a member declare a live one dead at the
-   * maximum timeout.
+   * Suspects this member probes out of turn (not in memberlist), so that one lost refutation does
+   * not make it declare a live member dead:
+   * - a last-chance probe when the deadline is less than one (stretched) probe interval plus a
+   *   probe timeout away and this member has not probed the suspect during the suspicion. It
+   *   covers the common case of a whole-cluster suspicion (a paused member): confirmations flood
+   *   in, the timeout drops to its minimum, and a member that missed the refutation would
+   *   otherwise never ask;
+   * - while a suspicion outlives the minimum timeout (it lacks confirmations), every other
+   *   probe round.
+   * The probe carries the buddy suspicion, so a live suspect re-sends its alive on the ack; a dead
+   * one stays silent and the deadline passes as before, so detection is not delayed.
    */
   private overdueSuspect (): MemberRecord | null {
-    const repeatMs = 2 * this.config.probeIntervalMs
+    const intervalMs = this.config.probeIntervalMs
+    const lastChanceLeadMs = this.awareness.scaleMs(intervalMs) + this.awareness.scaleMs(this.config.probeTimeoutMs)
     for (const record of this.suspects) {
       const suspicion = record.suspicion!
-      if (this.nowMs < suspicion.minDeadlineMs) continue
-      if (suspicion.lastDirectProbeMs !== null && this.nowMs - suspicion.lastDirectProbeMs < repeatMs) continue
+      const lastProbeMs = suspicion.lastDirectProbeMs
+      const lastChance = lastProbeMs === null && this.nowMs >= suspicion.deadlineMs - lastChanceLeadMs
+      const overdue = this.nowMs >= suspicion.minDeadlineMs && (lastProbeMs === null || this.nowMs - lastProbeMs >= 2 * intervalMs)
+      if (!lastChance && !overdue) continue
       suspicion.lastDirectProbeMs = this.nowMs
       return record
     }
@@ -745,10 +756,16 @@ export class SwimCore {
   private expireSuspicions (): void {
     for (const record of this.suspects) {
       if (record.suspicion!.deadlineMs > this.nowMs) continue
+      // A direct probe of the suspect is in flight: its ack may carry the refutation.
+      if (this.isDirectlyProbing(record)) continue
       this.stats.membersDeclaredDead += 1
       this.logger.debug({ member: record.name, confirmations: record.suspicion!.confirmationCount }, 'suspicion timed out; declaring the member dead')
       this.handleDead({ kind: 'dead', incarnation: record.incarnation, name: record.name, from: this.name })
     }
+  }
+
+  private isDirectlyProbing (record: MemberRecord): boolean {
+    return this.probe !== null && this.probe.target === record.name && this.probe.stage === 'direct'
   }
 
   private clearSuspicion (record: MemberRecord): void {
