@@ -7,10 +7,14 @@
  *      client's config sets anti_entropy_interval to 1s, so the periodic full sync runs often);
  *   3. `weft reload` after editing the directory adds and removes services, leaves the unchanged
  *      one untouched (same catalog ModifyIndex), and a bad file is refused naming file and key.
+ * And the 1.2 tutorial's managed proxies (connect.proxy) on a -dev agent (127.0.66.21): the agent
+ * runs the real `weft connect proxy` for each service, a line sent to web's upstream comes back
+ * from the echo service through both proxies, and a reload that removes socat stops its proxy.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdir, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises'
+import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -135,4 +139,77 @@ test('agent services: config-dir definitions with sidecars reach the catalog, an
     assert.match(refused.stderr, /broken\.json: services\[1\] \("broken"\): Port must be an integer in 0\.\.65535, got "eighty"/)
     await waitFor(async () => (await catalogService(s1, 'ok')).length === 1, { timeoutMs: syncDeadlineMs, what: 'the good definition of the same file loaded' })
   }))
+})
+
+/** One line through a TCP connection: resolves with what came back, or rejects. */
+async function echoThrough (host: string, port: number, line: string): Promise<string> {
+  return await new Promise((resolve, reject) => {
+    const socket = connect({ host, port })
+    let received = ''
+    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`no echo from ${host}:${port} within 2 s (got ${JSON.stringify(received)})`)) }, 2_000)
+    socket.setEncoding('utf8')
+    socket.once('connect', () => socket.write(line))
+    socket.on('data', (chunk: string) => {
+      received += chunk
+      if (received.includes('\n')) { clearTimeout(timer); socket.end(); resolve(received) }
+    })
+    socket.once('error', err => { clearTimeout(timer); reject(err) })
+    socket.once('close', () => { clearTimeout(timer); if (!received.includes('\n')) reject(new Error(`${host}:${port} closed without an echo`)) })
+  })
+}
+
+test('managed proxies (1.2 tutorial, connect.proxy): the agent runs weft connect proxy for each service; traffic flows; reload stops them', { timeout: 120_000 }, async (t) => {
+  const ip = `127.0.${block}.21`
+  const dir = await mkdtemp(join(tmpdir(), `weft-e2e-${block}-managed-`))
+  const echo = createServer(socket => socket.pipe(socket))
+  await new Promise<void>(resolve => echo.listen(18181, ip, resolve))
+  let agent: Awaited<ReturnType<typeof spawnReady>> | null = null
+  t.after(async () => {
+    echo.close()
+    if (agent !== null) {
+      const exited = new Promise<void>(resolve => agent?.child.once('exit', () => resolve()))
+      agent.child.kill('SIGTERM')
+      await exited
+    }
+    await rm(dir, { recursive: true, force: true })
+  })
+  const configDir = join(dir, 'd')
+  await mkdir(configDir)
+  // The tutorial's definitions, with addresses moved into this test's block.
+  await writeFile(join(configDir, 'socat.json'), JSON.stringify({ service: { name: 'socat', port: 18181, address: ip, connect: { proxy: { config: { bind_address: ip, local_service_address: `${ip}:18181` } } } } }))
+  await writeFile(join(configDir, 'web.json'), JSON.stringify({
+    service: { name: 'web', port: 18080, connect: { proxy: { config: { bind_address: ip, upstreams: [{ destination_name: 'socat', local_bind_address: ip, local_bind_port: 19191 }] } } } }
+  }))
+  agent = await spawnReady(process.execPath, [
+    weft, 'agent', '-dev', `-bind=${ip}`, `-client=${ip}`, `-data-dir=${join(dir, 'data')}`, `-config-dir=${configDir}`, '-log-json', '-log-level=info'
+  ], { timeoutMs: 30_000, what: 'dev agent with managed proxies' })
+  const base = `http://${ip}:8500`
+  try {
+    const services = (await http(base, 'GET', '/v1/agent/services')).json as Record<string, { Port: number, Kind?: string }>
+    assert.deepEqual(Object.keys(services), ['socat', 'socat-proxy', 'web', 'web-proxy'])
+    assert.equal(services['socat-proxy']?.Kind, 'connect-proxy')
+    const proxyConfig = await http(base, 'GET', '/v1/agent/connect/proxy/web-proxy')
+    assert.equal(proxyConfig.status, 200, proxyConfig.text)
+    assert.equal((proxyConfig.json as { TargetServiceName: string }).TargetServiceName, 'web')
+    // web's proxy dials socat's over mTLS once socat-proxy's listener check passes (first run within 10 s).
+    const echoed = await waitFor(async () => await echoThrough(ip, 19191, 'hello\n'), { timeoutMs: 60_000, intervalMs: 250, what: 'an echo through web-proxy and socat-proxy' })
+    assert.equal(echoed, 'hello\n')
+    const socatPort = services['socat-proxy']?.Port ?? 0
+    await unlink(join(configDir, 'socat.json'))
+    const reloaded = await runWeft(['reload', `-http-addr=${base}`])
+    assert.equal(reloaded.code, 0, reloaded.stderr)
+    const after = (await http(base, 'GET', '/v1/agent/services')).json as Record<string, unknown>
+    assert.deepEqual(Object.keys(after), ['web', 'web-proxy'])
+    await waitFor(async () => {
+      try {
+        await echoThrough(ip, socatPort, 'x\n')
+        return false
+      } catch (err) {
+        return /ECONNREFUSED/.test((err as Error).message)
+      }
+    }, { timeoutMs: 20_000, what: `socat-proxy's listener ${ip}:${socatPort} to close once its service is gone` })
+  } catch (err) {
+    t.diagnostic(agent.logs().split('\n').filter(line => /"level":(40|50)|managed proxy/.test(line)).slice(-40).join('\n'))
+    throw err
+  }
 })
