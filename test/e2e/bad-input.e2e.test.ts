@@ -89,8 +89,22 @@ async function assertRejected (agent: AgentProcess, request: BadRequest): Promis
  * second or so of the election. Waited for so that the Raft log holds still while it is watched.
  * (Observed in the snapshot, whose MessagePack rows carry the meta key as plain bytes.)
  */
-async function waitForClusterId (agent: AgentProcess): Promise<void> {
+/**
+ * Waits for the writes a fresh cluster makes by itself: the cluster ID, the Connect CA's
+ * bootstrap, and each agent's own node in the catalog (anti-entropy). Then the commit index must
+ * hold still for a second, so that what the test sends is the only thing that could move it.
+ */
+async function waitForQuietLog (agent: AgentProcess, agents: number): Promise<void> {
   await waitFor(async () => (await http(agent, 'GET', '/v1/snapshot')).body.includes('cluster-id'), { timeoutMs: 15_000, what: 'the leader to record the cluster ID' })
+  await waitFor(async () => ((await http(agent, 'GET', '/v1/connect/ca/roots')).json as { ActiveRootID?: string }).ActiveRootID !== '', { timeoutMs: 15_000, what: 'the Connect CA bootstrap' })
+  await waitFor(async () => ((await http(agent, 'GET', '/v1/catalog/nodes')).json as unknown[]).length >= agents, { timeoutMs: 15_000, what: `all ${agents} agents in the catalog` })
+  let last = await commitIndex(agent)
+  let stableSince = Date.now()
+  await waitFor(async () => {
+    const now = await commitIndex(agent)
+    if (now !== last) { last = now; stableSince = Date.now() }
+    return Date.now() - stableSince >= 1_000
+  }, { timeoutMs: 20_000, intervalMs: 100, what: 'the Raft log to hold still for 1 s' })
 }
 
 async function commitIndex (agent: AgentProcess): Promise<number> {
@@ -110,7 +124,7 @@ test('bad input gets clear 4xx answers and the cluster keeps serving', { timeout
     // Something for the requests to (not) disturb.
     assert.equal((await http(s1, 'PUT', '/v1/kv/bad/k', { body: 'original' })).status, 200)
     const leader = await cluster.waitForLeader()
-    await waitForClusterId(leader)
+    await waitForQuietLog(leader, 4)
     const before = await commitIndex(leader)
     const kvIndexBefore = consulIndex(await http(s2, 'GET', '/v1/kv/bad/k?consistent'))
     for (const agent of [s1, s2, s3, c1]) {
