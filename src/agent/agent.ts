@@ -37,7 +37,9 @@ import { connectDisabledMessage } from '../rpc/server-api.js'
 import { createCsrPem, generateLeafKey } from '../ca/csr.js'
 import { serviceUri } from '../ca/spiffe.js'
 import { LocalServices, type LocalServicesSettings } from './services/local-services.js' // Agent services (#5/#6)
-import { discoveryExchange, startDiscoveryServer, type DiscoveryReply, type DiscoveryRequest, type MemberInfo } from './discovery.js'
+import { Membership, type Member, type MemberInfo } from './membership.js'
+import { loadOrCreateKeyring } from '../gossip/keyring-store.js'
+import type { Keyring } from '../gossip/keyring.js'
 
 /** The slice of the agent configuration this module needs (built from Config by run.ts). */
 export interface AgentSettings {
@@ -74,11 +76,7 @@ export interface AgentSettings {
   readonly services?: LocalServicesSettings
 }
 
-export interface Member {
-  readonly info: MemberInfo
-  status: 'alive' | 'left' | 'failed'
-  lastSeenMs: number
-}
+export type { Member, MemberInfo }
 
 export class Agent {
   readonly settings: AgentSettings
@@ -92,8 +90,13 @@ export class Agent {
   private localApi: LocalServerApi | null = null
   connectCa: ConnectCa | null = null
   private storage: RaftStorage | null = null
-  private discovery: { port: number, close: () => Promise<void> } | null = null
-  readonly members = new Map<string, Member>()
+  /** Gossip membership (#5): who is in the cluster and how to reach them. */
+  membership: Membership | null = null
+  keyring: Keyring | null = null
+  /** Whether a -retry-join (or weft join) reached the cluster; until then joinRound keeps trying. */
+  private joined = false
+  private joinDelayMs = 0
+  private nextJoinAtMs = 0
   private timers: NodeJS.Timeout[] = []
   private stopping = false
   private raftStarting = false
@@ -124,8 +127,26 @@ export class Agent {
       keyPair: this.keyPair,
       logger: transportLogger
     })
+    this.keyring = (await loadOrCreateKeyring({
+      dataDir: settings.dataDir ?? '',
+      ...(settings.encrypt !== null ? { encryptKey: settings.encrypt } : {}),
+      keyringFileDisabled: settings.dataDir === null,
+      logger: this.logger.child({ component: 'keyring' })
+    })).keyring
     if (settings.server) await this.startServerParts()
     else await this.startClientParts()
+    this.membership = await Membership.start({
+      name: settings.nodeName,
+      bindHost: settings.bindAddr,
+      port: settings.serfLanPort,
+      advertiseHost: settings.advertiseAddr,
+      keyring: this.keyring,
+      dataDir: settings.dataDir,
+      datacenter: settings.datacenter,
+      logger: this.logger.child({ component: 'gossip' }),
+      self: () => this.selfInfo()
+    })
+    this.membership.on('change', change => { void this.onMemberChange(change.type, change.member) })
     this.startIntentionCache() // Intentions (#4)
     if (settings.services !== undefined) {
       // Agent services (#5/#6)
@@ -134,21 +155,13 @@ export class Agent {
         node: { id: this.nodeId, name: settings.nodeName, datacenter: settings.datacenter, address: settings.advertiseAddr, version: settings.version },
         dataDir: settings.dataDir,
         serverApi: this.serverApi!,
-        clusterSize: () => this.members.size,
+        clusterSize: () => this.members().length,
         httpAddress: () => this.httpAddress,
         env: settings.services.environment ?? {},
         logger: this.logger.child({ component: 'local-services' })
       })
       await this.localServices.start()
     }
-    this.discovery = await startDiscoveryServer({
-      host: settings.bindAddr,
-      port: settings.serfLanPort,
-      key: settings.encrypt,
-      logger: this.logger.child({ component: 'discovery' }),
-      handle: async (request, remote) => await this.onDiscovery(request, remote)
-    })
-    this.members.set(this.nodeId, { info: this.selfInfo(), status: 'alive', lastSeenMs: Date.now() })
     this.every(this.joinIntervalMs(), () => this.joinRound())
     void this.joinRound()
   }
@@ -226,6 +239,7 @@ export class Agent {
     try {
       await this.raft.start(bootstrap === undefined ? {} : { bootstrap })
       for (const [id, address] of Object.entries(knownPeers ?? {})) this.admit(id, address)
+      this.membership?.refreshMeta() // boot=1: other servers now join rather than bootstrap
       this.logger.info({ nodeId: this.nodeId, bootstrap: bootstrap?.voters ?? null }, 'raft started')
     } finally {
       this.raftStarting = false
@@ -262,6 +276,54 @@ export class Agent {
       await raft.propose(command).catch((err: Error) => this.logger.warn({ err }, 'recording the cluster ID failed; retrying'))
     }
     await this.connectCa?.maintain()
+    await this.reconcileCatalog().catch((err: Error) => this.logger.warn({ err: err.message }, 'reconciling members into the catalog failed; retrying next round'))
+  }
+
+  /**
+   * Leader: every gossip member is a catalog node with a `serfHealth` check, passing while it is
+   * alive and critical once it failed (so its services drop out of ?passing health answers); a
+   * member that left, or was reaped, is deregistered with its services. Node fields are written
+   * only when the catalog has no such node yet: anti-entropy on the member owns them after that.
+   */
+  private async reconcileCatalog (): Promise<void> {
+    const reader = this.fsm!.reader
+    const api = this.localApi!
+    const write = { token: null }
+    const members = this.members().filter(member => member.info.datacenter === this.settings.datacenter)
+    const names = new Set(members.map(member => member.info.name))
+    for (const { info, status } of members) {
+      const node = reader.catalogNode(info.name)
+      if (status === 'left') {
+        if (node !== undefined) {
+          this.logger.info({ node: info.name }, 'deregistering a member that left')
+          await api.catalogDeregister({ Node: info.name }, write)
+        }
+        continue
+      }
+      const wanted = status === 'alive' ? 'passing' : 'critical'
+      const current = reader.catalogNodeChecks(info.name).find(check => check.CheckID === 'serfHealth')
+      if (node !== undefined && current?.Status === wanted) continue
+      const host = info.gossipAddress.replace(/:\d+$/, '')
+      await api.catalogRegister({
+        ID: info.nodeId,
+        Node: info.name,
+        Address: node?.Address ?? host,
+        SkipNodeUpdate: node !== undefined,
+        ...(node === undefined ? { TaggedAddresses: { lan: host, lan_ipv4: host, wan: host, wan_ipv4: host }, NodeMeta: { 'consul-network-segment': '', 'consul-version': info.version } } : {}),
+        Checks: [{
+          CheckID: 'serfHealth',
+          Name: 'Serf Health Status',
+          Status: wanted,
+          Output: wanted === 'passing' ? 'Agent alive and reachable' : 'Agent not live or unreachable'
+        }]
+      }, write)
+    }
+    for (const node of reader.catalogNodes()) {
+      if (names.has(node.Node)) continue
+      if (!reader.catalogNodeChecks(node.Node).some(check => check.CheckID === 'serfHealth')) continue
+      this.logger.info({ node: node.Node }, 'deregistering a node that is no longer a member')
+      await api.catalogDeregister({ Node: node.Node }, write)
+    }
   }
 
   /**
@@ -304,15 +366,20 @@ export class Agent {
     })
     this.serverApi = new RpcClient({
       transport: this.transport!,
-      servers: () => [...this.members.values()].filter(m => m.info.role === 'server' && m.status === 'alive').map(m => m.info.nodeId),
+      servers: () => this.members().filter(m => m.info.role === 'server' && m.status === 'alive' && m.info.datacenter === this.settings.datacenter).map(m => m.info.nodeId),
       logger: this.logger.child({ component: 'rpc-client' })
     })
   }
 
   // -------------------------------------------------------------------------------------------
-  // Discovery and joining.
+  // Membership (gossip) and joining.
 
-  private selfInfo (): MemberInfo {
+  /** Every gossip member with readable metadata, this agent included. */
+  members (): Member[] {
+    return this.membership?.members() ?? []
+  }
+
+  selfInfo (): MemberInfo {
     return {
       nodeId: this.nodeId,
       name: this.settings.nodeName,
@@ -321,8 +388,10 @@ export class Agent {
       rpcEndpoint: this.advertisedEndpoint(),
       publicKey: this.keyPair!.publicKey,
       bootstrapped: this.raft?.started ?? false,
-      leaderId: this.raft?.started === true ? this.raft.leaderId : null,
-      httpAddress: this.httpAddress
+      httpAddress: this.httpAddress,
+      version: this.settings.version,
+      gossipAddress: this.membership?.address ?? `${this.settings.advertiseAddr}:${this.settings.serfLanPort}`,
+      keyring: null
     }
   }
 
@@ -336,18 +405,23 @@ export class Agent {
     return formatPeerAddress({ endpoint: `tcp://${this.settings.advertiseAddr}:${this.settings.serverPort}`, publicKey: this.keyPair!.publicKey }, this.settings.nodeName)
   }
 
-  private async onDiscovery (request: DiscoveryRequest, remote: string): Promise<DiscoveryReply> {
-    if (request.type === 'join') {
-      const member = request.member
-      if (member.datacenter !== this.settings.datacenter) {
-        return { ok: false, error: `datacenter mismatch: ${member.name} is in ${member.datacenter}, this agent in ${this.settings.datacenter}` }
-      }
-      this.remember(member)
-      this.admit(member.nodeId, formatPeerAddress({ endpoint: member.rpcEndpoint, publicKey: member.publicKey }, member.name))
-      if (member.role === 'server') await this.maybeAddServer(member)
-      this.logger.debug({ member: member.name, remote }, 'member joined')
+  /**
+   * A member appeared, changed or went: admit its RPC key (servers accept RPCs only from
+   * members; clients reach only members' servers); on the leader, add a new server as a learner
+   * and remove a server that left. The catalog follows in the leader round.
+   */
+  private async onMemberChange (type: string, member: Member | null): Promise<void> {
+    if (member === null || member.info.nodeId === this.nodeId) return
+    const info = member.info
+    if (info.datacenter !== this.settings.datacenter) return
+    if (member.status === 'alive') {
+      this.admit(info.nodeId, formatPeerAddress({ endpoint: info.rpcEndpoint, publicKey: info.publicKey }, info.name))
+      if (info.role === 'server') await this.maybeAddServer(info)
+      if (!this.joined) this.joined = true
+      this.localServices?.requestFullSync()
+    } else if (member.status === 'left' && info.role === 'server') {
+      await this.maybeRemoveServer(info, type)
     }
-    return { ok: true, member: this.selfInfo() }
   }
 
   /** Lets a member's key through our transport (ZAP) and makes it reachable for replies. */
@@ -365,51 +439,55 @@ export class Agent {
     const address = formatPeerAddress({ endpoint: member.rpcEndpoint, publicKey: member.publicKey }, member.name)
     this.logger.info({ nodeId: member.nodeId, name: member.name }, 'adding a server to the cluster as a learner')
     await raft.proposeConfChange({ type: 'addLearner', nodeId: member.nodeId, address }).catch((err: Error) =>
-      this.logger.warn({ err, name: member.name }, 'adding the server failed; it will ask again'))
+      this.logger.warn({ err, name: member.name }, 'adding the server failed; the leader round retries'))
   }
 
-  private remember (info: MemberInfo): void {
-    if (info.nodeId === this.nodeId) return
-    const existing = this.members.get(info.nodeId)
-    if (existing !== undefined) {
-      (existing as { info: MemberInfo }).info = info
-      existing.status = 'alive'
-      existing.lastSeenMs = Date.now()
-    } else {
-      this.members.set(info.nodeId, { info, status: 'alive', lastSeenMs: Date.now() })
-    }
+  /** A server that left the gossip pool gracefully leaves the Raft configuration too (as Consul's leader does). */
+  private async maybeRemoveServer (member: MemberInfo, reason: string): Promise<void> {
+    const raft = this.raft
+    if (raft === null || !raft.started || !raft.isLeader) return
+    const configuration = raft.status().configuration
+    if (!configuration.voters.includes(member.nodeId) && !configuration.learners.includes(member.nodeId)) return
+    this.logger.info({ nodeId: member.nodeId, name: member.name, reason }, 'removing a server that left the cluster from the Raft configuration')
+    await raft.proposeConfChange({ type: 'remove', nodeId: member.nodeId }).catch((err: Error) =>
+      this.logger.warn({ err, name: member.name }, 'removing the server failed; the leader round retries'))
   }
 
   private joinIntervalMs (): number {
     return Math.max(200, Math.min(this.settings.retryIntervalMs, 2_000))
   }
 
-  /** Contacts every -retry-join address once; decides to bootstrap or join when ready. */
+  /**
+   * Until the gossip pool is joined, tries the -retry-join addresses with back-off (doubling up
+   * to retry_interval); servers then decide to bootstrap or to wait for the leader to add them.
+   */
   private async joinRound (): Promise<void> {
-    if (this.stopping) return
-    const me = this.selfInfo()
-    const reached: MemberInfo[] = []
-    await Promise.all(this.settings.retryJoin.map(async address => {
+    if (this.stopping || this.membership === null) return
+    const others = this.members().filter(member => member.info.nodeId !== this.nodeId && member.status === 'alive')
+    if (others.length > 0) this.joined = true
+    if (!this.joined && this.settings.retryJoin.length > 0 && Date.now() >= this.nextJoinAtMs) {
       try {
-        const info = await discoveryExchange(address, { type: 'join', member: me }, { key: this.settings.encrypt, timeoutMs: 2_000 })
-        if (info.nodeId === this.nodeId) return
-        reached.push(info)
-        this.remember(info)
-        if (info.role === 'server') this.admit(info.nodeId, formatPeerAddress({ endpoint: info.rpcEndpoint, publicKey: info.publicKey }, info.name))
+        await this.membership.join(this.settings.retryJoin)
+        this.joined = true
+        this.joinDelayMs = 0
       } catch (err) {
-        this.logger.debug({ address, err: (err as Error).message }, 'join attempt failed; will retry')
+        this.joinDelayMs = Math.min(Math.max(this.joinDelayMs * 2, 500), this.settings.retryIntervalMs)
+        this.nextJoinAtMs = Date.now() + this.joinDelayMs
+        this.logger.warn({ addresses: this.settings.retryJoin, retryInMs: this.joinDelayMs, err: (err as Error).message }, 'join failed; retrying')
       }
-    }))
-    if (this.settings.server) await this.maybeBootstrapOrJoin(reached)
+    }
+    if (this.settings.server) await this.maybeBootstrapOrJoin()
   }
 
-  private async maybeBootstrapOrJoin (reached: readonly MemberInfo[]): Promise<void> {
+  private async maybeBootstrapOrJoin (): Promise<void> {
     const raft = this.raft
     if (raft === null || raft.started || this.raftStarting) return
-    const servers = reached.filter(m => m.role === 'server' && m.datacenter === this.settings.datacenter)
+    const servers = this.members()
+      .filter(m => m.status === 'alive' && m.info.role === 'server' && m.info.datacenter === this.settings.datacenter && m.info.nodeId !== this.nodeId)
+      .map(m => m.info)
     const existing = servers.filter(m => m.bootstrapped)
     if (existing.length > 0) {
-      // A cluster exists: our join request (sent this round) makes its leader add us. Start empty
+      // A cluster exists: its leader adds us as a learner when it sees us in gossip. Start empty
       // and wait for the leader's appends.
       const knownPeers: Record<NodeId, string> = {}
       for (const server of servers) knownPeers[server.nodeId] = formatPeerAddress({ endpoint: server.rpcEndpoint, publicKey: server.publicKey }, server.name)
@@ -421,7 +499,7 @@ export class Agent {
     if (expect <= 1) return
     const candidates = [this.selfInfo(), ...servers]
     if (candidates.length < expect) {
-      this.logger.info({ known: candidates.length, expect }, 'waiting for more servers before bootstrapping')
+      this.logger.debug({ known: candidates.length, expect }, 'waiting for more servers before bootstrapping')
       return
     }
     const founders = [...candidates].sort((a, b) => a.nodeId < b.nodeId ? -1 : 1).slice(0, expect)
@@ -430,16 +508,16 @@ export class Agent {
     await this.startRaft(this.foundingConfiguration(founders))
   }
 
-  /** `weft join ADDR` / PUT /v1/agent/join: contact one more agent now and remember it. */
+  /** `weft join ADDR` / PUT /v1/agent/join: join the gossip pool through one more address now. */
   async join (address: string): Promise<void> {
+    if (this.membership === null) throw new ControlPlaneError('ERR_STOPPED', 'the agent is not running')
     try {
-      const info = await discoveryExchange(address, { type: 'join', member: this.selfInfo() }, { key: this.settings.encrypt, timeoutMs: 5_000 })
-      this.remember(info)
-      if (info.role === 'server') this.admit(info.nodeId, formatPeerAddress({ endpoint: info.rpcEndpoint, publicKey: info.publicKey }, info.name))
-      if (this.settings.server) await this.maybeBootstrapOrJoin([info])
+      await this.membership.join([address])
+      this.joined = true
     } catch (err) {
-      throw new ControlPlaneError('ERR_TRANSPORT', `${address}: ${(err as Error).message}`, { cause: err })
+      throw new ControlPlaneError('ERR_TRANSPORT', (err as Error).message, { cause: err })
     }
+    if (this.settings.server) await this.maybeBootstrapOrJoin()
   }
 
   // -------------------------------------------------------------------------------------------
@@ -478,7 +556,8 @@ export class Agent {
     }
     if (raft !== null) await raft.stop({ transfer: true })
     else await this.transport?.close()
-    await this.discovery?.close()
+    if (options.leave) await this.membership?.leave(3_000)
+    await this.membership?.stop()
   }
 
   private async loadNodeId (): Promise<string> {

@@ -1,14 +1,14 @@
 /**
  * Wires the agent into the HTTP API: the AgentApi (self, members, join, leave, reload) answered
  * from the agent's own state, and the ServerApi (local on servers, RPC on clients).
- * Until gossip lands (#5) members are the agents this one has exchanged discovery messages with.
+ * Members are the gossip pool's (src/agent/membership.ts).
  */
 import type { Logger } from 'pino'
 import { createHttpApi } from '../api/server.js'
 import type { AgentApi, AgentMember, AgentSelf } from '../api/types.js'
 import type { Config } from '../config/schema.js'
 import { ControlPlaneError } from '../util/errors.js'
-import { discoveryExchange, type MemberInfo } from './discovery.js'
+import type { MemberInfo } from './membership.js'
 import { intentionDefaultsFrom } from './intention-cache.js' // Intentions (#4)
 import type { Agent, Member } from './agent.js'
 
@@ -20,6 +20,7 @@ const statusCodes: Record<Member['status'], number> = { alive: 1, left: 3, faile
 function toAgentMember (member: Member, config: Config): AgentMember {
   const info: MemberInfo = member.info
   const ip = /^tcp:\/\/(.+):(\d+)$/.exec(info.rpcEndpoint)
+  const gossip = /^(.+):(\d+)$/.exec(info.gossipAddress)
   const tags: Record<string, string> = {
     role: info.role === 'server' ? 'consul' : 'node',
     dc: info.datacenter,
@@ -27,7 +28,7 @@ function toAgentMember (member: Member, config: Config): AgentMember {
     vsn: '2',
     vsn_min: '2',
     vsn_max: '3',
-    build: '0.1.0:weft',
+    build: `${info.version === '' ? '0.0.0' : info.version}:weft`,
     segment: ''
   }
   if (info.role === 'server') {
@@ -37,8 +38,8 @@ function toAgentMember (member: Member, config: Config): AgentMember {
   }
   return {
     Name: info.name,
-    Addr: ip?.[1] ?? '',
-    Port: config.ports.serfLan,
+    Addr: gossip?.[1] ?? ip?.[1] ?? '',
+    Port: Number(gossip?.[2] ?? config.ports.serfLan),
     Tags: tags,
     Status: statusCodes[member.status],
     ProtocolMin: 1,
@@ -53,7 +54,7 @@ function toAgentMember (member: Member, config: Config): AgentMember {
 export function createAgentApi (agent: Agent, config: Config): AgentApi {
   return {
     async self (): Promise<AgentSelf> {
-      const member = agent.members.get(agent.nodeId)!
+      const member = agent.members().find(m => m.info.nodeId === agent.nodeId) ?? { info: agent.selfInfo(), status: 'alive' as const }
       const raft = agent.raft
       const status = raft?.started === true ? raft.status() : null
       return {
@@ -81,7 +82,7 @@ export function createAgentApi (agent: Agent, config: Config): AgentApi {
     },
     async members (options): Promise<readonly AgentMember[]> {
       if (options.wan && !config.server) throw new ControlPlaneError('ERR_INVALID_INPUT', 'WAN members are only known to servers')
-      return [...agent.members.values()].map(member => toAgentMember(member, config))
+      return agent.members().map(member => toAgentMember(member, config))
     },
     async join (address): Promise<void> {
       await agent.join(address)
@@ -97,6 +98,14 @@ export function createAgentApi (agent: Agent, config: Config): AgentApi {
     get services () {
       if (agent.localServices === null) throw new ControlPlaneError('ERR_STOPPED', 'the agent is not running: local services are not available')
       return agent.localServices
+    },
+    async keyringList () {
+      if (agent.membership === null) throw new ControlPlaneError('ERR_STOPPED', 'the agent is not running')
+      return [agent.membership.keyringList()]
+    },
+    async keyringOperate (command) {
+      if (agent.membership === null) throw new ControlPlaneError('ERR_STOPPED', 'the agent is not running')
+      await agent.membership.keyringOperate(command)
     },
     async connectCaRoots (query) {
       return await agent.connectCaches().roots.get(query)
@@ -145,4 +154,3 @@ export async function startAgentHttp (options: { agent: Agent, config: Config, l
 }
 
 export type { MemberInfo }
-export { discoveryExchange }

@@ -15,6 +15,7 @@ import * as connectCa from './handlers/connect-ca.js'
 import * as connectCatalog from './handlers/connect-catalog.js' // Connect proxy (#6)
 import { connectAuthorize } from './handlers/connect-authorize.js' // Intentions (#4)
 import * as intentions from './handlers/intentions.js' // Intentions (#4)
+import * as keyring from './handlers/keyring.js'
 import * as kv from './handlers/kv.js'
 import * as operator from './handlers/operator.js'
 import { txn } from './handlers/txn.js'
@@ -52,6 +53,9 @@ export const routes: readonly RouteDefinition[] = [
   { path: '/v1/operator/raft/peer', handlers: { DELETE: operator.raftRemovePeer }, bodyKind: 'none' },
   { path: '/v1/operator/raft/transfer-leader', handlers: { POST: operator.raftTransferLeader }, bodyKind: 'none' },
   { path: '/v1/snapshot', handlers: { GET: operator.snapshotSave, PUT: operator.snapshotRestore }, bodyKind: 'snapshot' },
+
+  // Keyring (#5)
+  { path: '/v1/operator/keyring', handlers: { GET: keyring.keyringList, POST: keyring.keyringInstall, PUT: keyring.keyringUse, DELETE: keyring.keyringRemove }, bodyKind: 'json' },
 
   // Connect CA (#4)
   { path: '/v1/connect/ca/roots', handlers: { GET: connectCa.caRoots }, bodyKind: 'none' },

@@ -11,6 +11,7 @@
  * Callers: server.ts, routes.ts, handlers/*.ts; src/agent implements AgentApi.
  */
 import type { Logger } from 'pino'
+import type { KeyringCommand, KeyringResponse } from '../gossip/keyring.js'
 import type { CaRootsReply, IssuedCertReply, QueryOptions, ServerApi, WriteOptions } from '../rpc/types.js'
 import type { QueryParams } from './validate.js'
 import type { CheckDefinition, CheckUpdate, ServiceDefinition } from './service-definition.js' // Agent services (#5/#6)
@@ -74,6 +75,12 @@ export interface AgentApi {
   leave (call: AgentCallOptions): Promise<void>
   /** Re-reads configuration files. */
   reload (call: AgentCallOptions): Promise<void>
+
+  // Keyring (#5): /v1/operator/keyring, through the gossip pool (src/agent/membership.ts).
+  /** One pool (LAN) summary in Consul's shape. */
+  keyringList (call: AgentCallOptions): Promise<readonly KeyringResponse[]>
+  /** Sends the change to every member and resolves once every alive member shows it. */
+  keyringOperate (command: KeyringCommand, call: AgentCallOptions): Promise<void>
 
   // Connect (#4): answered from the agent's caches (spec §7.1, §7.2).
   /** GET /v1/agent/connect/ca/roots, blocking aware. */

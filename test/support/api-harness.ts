@@ -11,6 +11,7 @@ import { createHttpApi, type HttpApi } from '../../src/api/server.js'
 import type { AgentApi, AgentCallOptions, AgentMember, AgentSelf, CachedResult, HttpApiOptions, IssuedCert } from '../../src/api/types.js'
 import type { ConnectAuthorizeReply, ConnectAuthorizeRequest } from '../../src/api/types.js' // Intentions (#4)
 import type { CaRootsReply, QueryOptions } from '../../src/rpc/types.js'
+import type { KeyringCommand, KeyringResponse } from '../../src/gossip/keyring.js'
 import { ControlPlaneError } from '../../src/util/errors.js'
 import { MemoryServerApi } from './api-memory-server.js'
 import { testLocalServices } from './local-services.js' // Agent services (#5/#6)
@@ -89,6 +90,18 @@ export class MemoryAgentApi implements AgentApi {
   // Agent services (#5/#6): the real local services (not started: no anti-entropy), so handler
   // tests see real validation, sidecar expansion and check state.
   readonly services = testLocalServices()
+
+  // Keyring (#5): a settable answer; operations are recorded.
+  keyringValue: KeyringResponse[] = [{ WAN: false, Datacenter: 'dc1', Segment: '', Keys: {}, PrimaryKeys: {}, NumNodes: 1 }]
+
+  async keyringList (call: AgentCallOptions): Promise<readonly KeyringResponse[]> {
+    this.calls.push({ method: 'keyringList', args: [call] })
+    return this.keyringValue
+  }
+
+  async keyringOperate (command: KeyringCommand, call: AgentCallOptions): Promise<void> {
+    this.calls.push({ method: 'keyringOperate', args: [command, call] })
+  }
 }
 
 export interface ApiHarness {
