@@ -11,7 +11,9 @@
 #
 # State lives in .cluster/ (git-ignored): data/<node>, logs/<node>.log, pids/<node>.pid, gossip.key.
 # Configuration: every agent reads the JSON files in .cluster/config/common/, servers also those in
-# .cluster/config/servers/ (e.g. {"connect": {"enabled": true}}); change them, then restart-rolling.
+# .cluster/config/servers/ (e.g. {"connect": {"enabled": true}}), and each node its own
+# .cluster/config/<node>/ (service definitions: c1's go in config/c1/). After a change: `weft reload`
+# for services, restart-rolling for agent settings.
 # Environment: WEFT_CLUSTER_DIR overrides .cluster; WEFT_CLUSTER_NET (default 127.0.0) moves the
 # four addresses (tests use their own so they never collide with a cluster you started);
 # WEFT_EXTRA_ARGS is appended to every agent.
@@ -52,11 +54,11 @@ start_node() {
   if is_running "$node"; then say "$node already running (pid $(pid_of "$node"))"; return; fi
   local args=(agent -node="$node" -bind="${ip[$node]}" -client="${ip[$node]}" -data-dir="$dir/data/$node"
     -retry-join="${ip[s1]}" -retry-join="${ip[s2]}" -retry-join="${ip[s3]}" -encrypt="$key" -log-json
-    -config-dir="$dir/config/common")
+    -config-dir="$dir/config/common" -config-dir="$dir/config/$node")
   if [[ "$node" != c1 ]]; then args+=(-server -bootstrap-expect=3 -config-dir="$dir/config/servers"); fi
   # shellcheck disable=SC2206
   args+=(${WEFT_EXTRA_ARGS:-})
-  mkdir -p "$dir/data/$node" "$dir/logs" "$dir/pids" "$dir/config/common" "$dir/config/servers"
+  mkdir -p "$dir/data/$node" "$dir/logs" "$dir/pids" "$dir/config/common" "$dir/config/servers" "$dir/config/$node"
   nohup "${weft[@]}" "${args[@]}" >>"$dir/logs/$node.log" 2>&1 &
   echo $! > "$dir/pids/$node.pid"
   say "started $node (pid $!) on ${ip[$node]}, log $dir/logs/$node.log"
