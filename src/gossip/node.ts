@@ -391,6 +391,8 @@ export class GossipNode extends EventEmitter<GossipNodeEvents> {
     }
     this.shellStats.streamsAccepted += 1
     this.openSockets.add(socket)
+    // Errors outside readFrame (a reset while the reply is written) must not go unhandled.
+    socket.on('error', err => this.log.debug({ err, peer }, 'inbound gossip stream error'))
     socket.setNoDelay(true)
     try {
       const frame = await readFrame(socket, { bytesMax: this.frameBytesMax(), deadlineMs: this.streamTimeoutMs, peer })
@@ -517,6 +519,9 @@ async function connect (address: string, timeoutMs: number, localAddress: string
   const { host, port } = splitHostPort(address)
   return await new Promise<Socket>((resolve, reject) => {
     const socket = createConnection(localAddress === undefined ? { host, port } : { host, port, localAddress })
+    // A permanent handler: errors between connect and read, or while writing, must not go
+    // unhandled. Each phase reports its own failure through its own listener.
+    socket.on('error', () => {})
     socket.setNoDelay(true)
     const timer = setTimeout(() => {
       socket.destroy()

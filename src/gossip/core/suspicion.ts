@@ -44,6 +44,9 @@ export class Suspicion {
   readonly minDeadlineMs: number
   /** When the suspecting member last probed the suspect out of turn (see SwimCore.overdueSuspect). */
   lastDirectProbeMs: number | null = null
+  /** Verification pings sent so far, and when the last went (see SwimCore.maybeVerifySuspects). */
+  verificationsSent = 0
+  lastVerificationMs: number | null = null
 
   constructor (
     readonly startedMs: number,

@@ -54,6 +54,7 @@ import {
 const U32_MAX = 0xffffffff
 const PUSH_PULL_SCALE_THRESHOLD = 32
 const REAP_CHECK_INTERVAL_MS = 1000
+const VERIFICATIONS_PER_SUSPICION = 3
 const utf8 = new TextEncoder()
 
 export interface SwimCoreOptions {
@@ -247,8 +248,9 @@ export class SwimCore {
     const firstRelay = this.relays.values().next()
     if (firstRelay.done !== true) deadline = Math.min(deadline, firstRelay.value.deadlineMs)
     for (const record of this.suspects) {
+      deadline = Math.min(deadline, this.nextVerificationMs(record.suspicion!))
       if (this.isDirectlyProbing(record)) continue // expiry waits for the probe's own deadline
-      deadline = Math.min(deadline, record.suspicion!.deadlineMs)
+      deadline = Math.min(deadline, this.expiryMs(record.suspicion!))
     }
     if (this.queue.size > 0) deadline = Math.min(deadline, this.nextGossipMs)
     if (!this.leaving && this.config.pushPullIntervalMs > 0) deadline = Math.min(deadline, this.nextPushPullMs)
@@ -279,6 +281,7 @@ export class SwimCore {
     this.expireRelays()
     this.advanceProbe()
     this.maybeStartProbe()
+    this.maybeVerifySuspects()
     this.expireSuspicions()
     this.maybeGossip()
     this.maybePushPull()
@@ -544,31 +547,65 @@ export class SwimCore {
   }
 
   /**
-   * Suspects this member probes out of turn (not in memberlist), so that one lost refutation does
-   * not make it declare a live member dead:
-   * - a last-chance probe when the deadline is less than one (stretched) probe interval plus a
-   *   probe timeout away and this member has not probed the suspect during the suspicion. It
-   *   covers the common case of a whole-cluster suspicion (a paused member): confirmations flood
-   *   in, the timeout drops to its minimum, and a member that missed the refutation would
-   *   otherwise never ask;
-   * - while a suspicion outlives the minimum timeout (it lacks confirmations), every other
-   *   probe round.
-   * The probe carries the buddy suspicion, so a live suspect re-sends its alive on the ack; a dead
-   * one stays silent and the deadline passes as before, so detection is not delayed.
+   * A suspect whose suspicion here outlives the minimum timeout (it lacks confirmations) is probed
+   * out of turn every other probe round, buddy suspicion first, instead of waiting for its place
+   * in the round (not in memberlist). Either this member missed the refutation, and the suspect
+   * re-sends its alive on the ack, or the suspect is gone and the timeout runs out as before.
    */
   private overdueSuspect (): MemberRecord | null {
-    const intervalMs = this.config.probeIntervalMs
-    const lastChanceLeadMs = this.awareness.scaleMs(intervalMs) + this.awareness.scaleMs(this.config.probeTimeoutMs)
+    const repeatMs = 2 * this.config.probeIntervalMs
     for (const record of this.suspects) {
       const suspicion = record.suspicion!
-      const lastProbeMs = suspicion.lastDirectProbeMs
-      const lastChance = lastProbeMs === null && this.nowMs >= suspicion.deadlineMs - lastChanceLeadMs
-      const overdue = this.nowMs >= suspicion.minDeadlineMs && (lastProbeMs === null || this.nowMs - lastProbeMs >= 2 * intervalMs)
-      if (!lastChance && !overdue) continue
+      if (this.nowMs < suspicion.minDeadlineMs) continue
+      if (suspicion.lastDirectProbeMs !== null && this.nowMs - suspicion.lastDirectProbeMs < repeatMs) continue
       suspicion.lastDirectProbeMs = this.nowMs
       return record
     }
     return null
+  }
+
+  /**
+   * Verification pings (not in memberlist): at 3, 2 and 1 probe timeouts (not stretched by local
+   * health) before a suspicion expires, this member pings the suspect directly with the buddy
+   * suspicion first. A live suspect answers a stale accusation by re-queueing its alive as the
+   * freshest item, so it rides on the ack and clears the suspicion here. This covers a member
+   * that missed the refutation of a whole-cluster suspicion (a paused member: confirmations flood
+   * in, the timeout drops to its minimum, and nothing else would make it ask). A dead suspect
+   * stays silent and the deadline passes as before, so detection is not delayed. Three attempts,
+   * because under heavy loss one ping or its ack is lost too often.
+   */
+  private maybeVerifySuspects (): void {
+    for (const record of this.suspects) {
+      const suspicion = record.suspicion!
+      if (this.nowMs < this.nextVerificationMs(suspicion)) continue
+      suspicion.verificationsSent += 1
+      suspicion.lastVerificationMs = this.nowMs
+      const parts = [
+        this.encode({ kind: 'suspect', incarnation: record.incarnation, name: record.name, from: this.name }),
+        this.encode({ kind: 'ping', seq: this.nextSeq(), target: record.name, sourceName: this.name, sourceAddress: this.address })
+      ]
+      this.sendPacket(record.address, parts, 'verify')
+      this.stats.verificationPings += 1
+    }
+  }
+
+  /**
+   * When a suspicion may expire: at its deadline, but never before all verification pings went
+   * out and the last had half a probe timeout to be answered. Normally they are long done by the
+   * deadline; a late confirmation can pull the deadline into the past, and then this holds the
+   * expiry back by at most two probe timeouts.
+   */
+  private expiryMs (suspicion: Suspicion): number {
+    if (suspicion.verificationsSent < VERIFICATIONS_PER_SUSPICION) return Infinity
+    return Math.max(suspicion.deadlineMs, suspicion.lastVerificationMs! + this.config.probeTimeoutMs / 2)
+  }
+
+  private nextVerificationMs (suspicion: Suspicion): number {
+    const timeoutMs = this.config.probeTimeoutMs
+    if (suspicion.verificationsSent >= VERIFICATIONS_PER_SUSPICION) return Infinity
+    const dueMs = suspicion.deadlineMs - (VERIFICATIONS_PER_SUSPICION - suspicion.verificationsSent) * timeoutMs
+    // Confirmations can pull the deadline in; keep the attempts half a timeout apart regardless.
+    return suspicion.lastVerificationMs === null ? dueMs : Math.max(dueMs, suspicion.lastVerificationMs + timeoutMs / 2)
   }
 
   private nextProbeTarget (): MemberRecord | null {
@@ -733,8 +770,9 @@ export class SwimCore {
     if (this.leaving) return
     if (incarnation < this.self.incarnation) {
       this.stats.staleMessages += 1
-      // The accuser missed an earlier refutation: gossip the current alive again.
-      if (!this.queue.has(memberKey(this.name))) this.enqueueSelfAlive()
+      // The accuser missed an earlier refutation: queue the current alive again, as the freshest
+      // item, so it rides on the very next packet (the ack, when the accusation came with a ping).
+      this.enqueueSelfAlive()
       return
     }
     this.refute(incarnation, { penalize: true })
@@ -755,7 +793,7 @@ export class SwimCore {
 
   private expireSuspicions (): void {
     for (const record of this.suspects) {
-      if (record.suspicion!.deadlineMs > this.nowMs) continue
+      if (this.expiryMs(record.suspicion!) > this.nowMs) continue
       // A direct probe of the suspect is in flight: its ack may carry the refutation.
       if (this.isDirectlyProbing(record)) continue
       this.stats.membersDeclaredDead += 1

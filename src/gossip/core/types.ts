@@ -46,7 +46,7 @@ export interface MemberEvent {
 
 /** Why an outbound packet exists: for statistics, tests and fault injection in the shell. */
 export type PacketPurpose =
-  | 'probe' | 'ack' | 'pingReq' | 'relayPing' | 'nack' | 'gossip' | 'fallbackPing' | 'pushPull' | 'join' | 'reconnect'
+  | 'probe' | 'ack' | 'pingReq' | 'relayPing' | 'nack' | 'verify' | 'gossip' | 'fallbackPing' | 'pushPull' | 'join' | 'reconnect'
 
 /**
  * A packet the shell must send. `reliable: false` goes out as one UDP datagram. `reliable: true`
@@ -112,6 +112,8 @@ export interface GossipStats {
   suspicionsStarted: number
   /** Suspicions restarted because a suspect message carried a higher incarnation. */
   suspicionsRestarted: number
+  /** Pings sent to a suspect shortly before its suspicion expires (see SwimCore.maybeVerifySuspects). */
+  verificationPings: number
   suspicionConfirmations: number
   refutations: number
   /** Members this member itself declared dead when a suspicion timed out. */
@@ -148,6 +150,7 @@ export function emptyStats (): GossipStats {
     nacksReceived: 0,
     suspicionsStarted: 0,
     suspicionsRestarted: 0,
+    verificationPings: 0,
     suspicionConfirmations: 0,
     refutations: 0,
     membersDeclaredDead: 0,
