@@ -9,6 +9,9 @@
  * - `request` is a request/response call to one peer (used to forward proposals and reads to the
  *   leader). It rejects with ERR_TIMEOUT at its deadline and ERR_TRANSPORT when the peer is not
  *   known; the remote handler's typed errors come back as ControlPlaneErrors with the same code.
+ *   With `abandonOnDisconnect` (for calls that may be sent again, i.e. reads) it also rejects with
+ *   ERR_TRANSPORT as soon as the connection to the peer is lost, instead of at its deadline: a
+ *   blocking query to a server that was killed would otherwise hold its caller for its whole wait.
  * - A peer's address can change (`setPeer` again); the transport reconnects.
  */
 import type { Message, NodeId } from './core/types.js'
@@ -18,6 +21,12 @@ export interface PeerInfo {
   readonly endpoint: string
   /** The peer's CURVE public key (Z85, 40 characters) for transports that encrypt. */
   readonly publicKey: string
+}
+
+export interface RequestOptions {
+  readonly timeoutMs: number
+  /** Reject at once when the connection to the peer drops (the answer may be lost); only for repeatable calls. */
+  readonly abandonOnDisconnect?: boolean
 }
 
 export type RequestHandler = (from: NodeId, payload: unknown) => Promise<unknown>
@@ -31,6 +40,6 @@ export interface RaftTransport {
   setPeer (id: NodeId, info: PeerInfo): void
   removePeer (id: NodeId): void
   send (message: Message): void
-  request (to: NodeId, payload: unknown, options: { timeoutMs: number }): Promise<unknown>
+  request (to: NodeId, payload: unknown, options: RequestOptions): Promise<unknown>
   close (): Promise<void>
 }

@@ -37,7 +37,7 @@
 import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto'
 import * as zmq from 'zeromq'
 import type { Message, NodeId } from './core/types.js'
-import type { PeerInfo, RaftTransport, RequestHandler } from './transport.js'
+import type { PeerInfo, RaftTransport, RequestHandler, RequestOptions } from './transport.js'
 import { checkNodeId, decodeFrame, encodeFrame, isKnownErrorCode, type Frame, type RemoteError } from './codec.js'
 import { checkCurveKeyPair, curveSharedSecret, isCurveKey, z85Encode, type CurveKeyPair } from './curve-keys.js'
 import { assert } from '../util/assert.js'
@@ -124,6 +124,7 @@ type ResolvedOptions = Required<Omit<ZmqTransportOptions, 'authorizedKeys' | 'za
 
 interface PendingRequest {
   readonly peer: PeerState
+  readonly abandonOnDisconnect: boolean
   readonly timer: NodeJS.Timeout
   readonly resolve: (result: unknown) => void
   readonly reject: (err: ControlPlaneError) => void
@@ -309,7 +310,7 @@ export class ZmqTransport implements RaftTransport {
     this.enqueue(peer, { parts: frame, bytes: frame.length, requestId: undefined })
   }
 
-  async request (to: NodeId, payload: unknown, options: { timeoutMs: number }): Promise<unknown> {
+  async request (to: NodeId, payload: unknown, options: RequestOptions): Promise<unknown> {
     assert(Number.isSafeInteger(options.timeoutMs) && options.timeoutMs > 0, `request timeoutMs must be a positive integer, got ${options.timeoutMs}`)
     if (this.closing !== undefined) throw new ControlPlaneError('ERR_STOPPED', 'transport is closed')
     const peer = this.peers.get(to)
@@ -325,7 +326,7 @@ export class ZmqTransport implements RaftTransport {
         this.pending.delete(id)
         reject(new ControlPlaneError('ERR_TIMEOUT', `no answer from ${to} within ${options.timeoutMs} ms; the outcome is unknown`, { details: { peerId: to, timeoutMs: options.timeoutMs } }))
       }, options.timeoutMs)
-      this.pending.set(id, { peer, timer, resolve, reject })
+      this.pending.set(id, { peer, abandonOnDisconnect: options.abandonOnDisconnect === true, timer, resolve, reject })
       if (!this.enqueue(peer, { parts: frame, bytes: frame.length, requestId: id })) {
         clearTimeout(timer)
         this.pending.delete(id)
@@ -419,6 +420,9 @@ export class ZmqTransport implements RaftTransport {
     socket.events.on('handshake', () => { peer.redial.delayMs = this.options.reconnectIntervalMs })
     socket.events.on('handshake:error:auth', () => { this.scheduleRedial(peer, 'peer refused our CURVE key (not authorized there yet?)') })
     socket.events.on('handshake:error:protocol', () => { this.scheduleRedial(peer, 'handshake protocol error') })
+    // The peer died or the link broke: its answers to requests in flight will not come (the
+    // ROUTER that would send them is gone), so repeatable ones fail now and go elsewhere.
+    socket.events.on('disconnect', () => { this.abandonRepeatable(peer) })
     socket.connect(info.endpoint)
     this.track(outbox.done)
     this.track(this.receiveResponses(peer))
@@ -455,6 +459,18 @@ export class ZmqTransport implements RaftTransport {
     clearTimeout(pending.timer)
     pending.reject(new ControlPlaneError('ERR_TRANSPORT', `could not reach ${peerId} within ${this.options.sendTimeoutMs} ms; the request was not sent`,
       { details: { peerId, notDelivered: true } }))
+  }
+
+  private abandonRepeatable (peer: PeerState): void {
+    let abandoned = 0
+    for (const [id, request] of this.pending) {
+      if (request.peer !== peer || !request.abandonOnDisconnect) continue
+      clearTimeout(request.timer)
+      this.pending.delete(id)
+      abandoned += 1
+      request.reject(new ControlPlaneError('ERR_TRANSPORT', `connection to ${peer.id} lost before it answered; the outcome is unknown`, { details: { peerId: peer.id } }))
+    }
+    if (abandoned > 0) this.logger.info({ peerId: peer.id, abandoned }, 'connection to peer lost; abandoned its repeatable requests')
   }
 
   private closePeer (peer: PeerState, reason: string): void {

@@ -2,7 +2,8 @@
  * ServerApi on a client agent: every call goes to a server over the ZeroMQ CURVE transport as
  * `{ kind: 'rpc', method, args }` and runs there (LocalServerApi.handle). Servers come from the
  * agent's member list; a call picks one at random. A read that fails because the server is
- * unreachable is retried once on another server; a write is not (its outcome is unknown).
+ * unreachable, or whose connection to it drops while it waits (a blocking query to a server
+ * that was killed), is retried once on another server; a write is not (its outcome is unknown).
  *
  * The exception is snapshotRestore, whose body is a stream: it runs the restore driver here
  * (snapshot-restore.ts) and sends the snapshot to a server chunk by chunk with the chunk-level
@@ -59,7 +60,7 @@ export class RpcClient {
     for (const server of order) {
       const request: RpcRequest = { kind: 'rpc', method, args }
       try {
-        const result = await this.options.transport.request(server, request, { timeoutMs })
+        const result = await this.options.transport.request(server, request, { timeoutMs, abandonOnDisconnect: isRepeatable })
         this.preferred = server
         return { result, server }
       } catch (err) {

@@ -149,14 +149,18 @@ export class LocalServerApi implements ServerApi {
     return await (method as (...args: unknown[]) => Promise<unknown>).apply(this, [...request.args])
   }
 
-  /** `deadline` (epoch ms), when given, cuts the answer's timeout short. */
-  private async forwardToLeader<T> (method: keyof ServerApi, args: readonly unknown[], waitMs: number, deadline?: number): Promise<T> {
+  /**
+   * `deadline` (epoch ms), when given, cuts the answer's timeout short. `isRead`: the call may be
+   * sent again, so it fails as soon as the connection to the leader drops (a killed leader would
+   * otherwise hold a forwarded blocking query for its whole wait).
+   */
+  private async forwardToLeader<T> (method: keyof ServerApi, args: readonly unknown[], waitMs: number, deadline?: number, isRead = false): Promise<T> {
     const leader = this.options.raft.leaderId
     if (leader === null) throw new ControlPlaneError('ERR_NO_LEADER', 'No cluster leader')
     const request: RpcRequest = { kind: 'rpc', method, args }
     let timeoutMs = waitMs + (this.options.forwardSlackMs ?? 5_000)
     if (deadline !== undefined) timeoutMs = Math.max(1, Math.min(timeoutMs, deadline - Date.now()))
-    return await this.options.transport.request(leader, request, { timeoutMs }) as T
+    return await this.options.transport.request(leader, request, { timeoutMs, abandonOnDisconnect: isRead }) as T
   }
 
   // -------------------------------------------------------------------------------------------
@@ -181,9 +185,9 @@ export class LocalServerApi implements ServerApi {
    * timed out or was lost is retried within the hold (as RpcClient does for reads).
    */
   private async forwardRead<T> (method: keyof ServerApi, args: readonly unknown[], query: QueryOptions): Promise<T> {
-    if (query.minQueryIndex > 0) return await this.hold(async () => await this.forwardToLeader(method, args, query.maxQueryTimeMs), isSafeToRetryRead)
+    if (query.minQueryIndex > 0) return await this.hold(async () => await this.forwardToLeader(method, args, query.maxQueryTimeMs, undefined, true), isSafeToRetryRead)
     try {
-      return await this.hold(async deadline => await this.forwardToLeader(method, args, 0, deadline), isSafeToRetryRead)
+      return await this.hold(async deadline => await this.forwardToLeader(method, args, 0, deadline, true), isSafeToRetryRead)
     } catch (err) {
       if (!isControlPlaneError(err, 'ERR_TIMEOUT') && !isControlPlaneError(err, 'ERR_TRANSPORT')) throw err
       throw new ControlPlaneError('ERR_NO_LEADER', 'No cluster leader', { cause: err })

@@ -1,8 +1,9 @@
 /**
  * ZmqTransport over real sockets on 127.0.0.1 (port 0), several transports in one process.
- * Covers ordering, request/response with typed errors and timeouts, reconnection after a peer
- * restarts on the same endpoint, bounded per-peer queues, and that unauthorized, plain-text and
- * spoofing senders never reach the message handler. Also the CURVE key file helpers.
+ * Covers ordering, request/response with typed errors and timeouts, repeatable requests
+ * abandoned when the connection drops, reconnection after a peer restarts on the same endpoint,
+ * bounded per-peer queues, and that unauthorized, plain-text and spoofing senders never reach
+ * the message handler. Also the CURVE key file helpers.
  *
  * Waits poll with deadlines (waitFor); "never arrived" is shown by waiting for a legitimate
  * message sent after the rogue one on the same path, plus the drop counter that proves the
@@ -190,6 +191,31 @@ test('request and response, with typed errors, timeouts and unknown peers', asyn
   await client.transport.close()
   await expectError(pending, 'ERR_STOPPED', /outcome is unknown/)
   await expectError(client.transport.request('server', { op: 'echo' }, { timeoutMs: 200 }), 'ERR_STOPPED')
+})
+
+test('a repeatable request fails as soon as the connection to its peer drops; others wait for their deadline', async (t) => {
+  let release = (): void => {}
+  const released = new Promise<void>(resolve => { release = resolve })
+  const server = await startNode(t, 'server', {
+    onRequest: async (_from, payload) => {
+      if ((payload as { op?: unknown }).op !== 'ping') await released
+      return null
+    }
+  })
+  const client = await startNode(t, 'client')
+  connect(client, server)
+  connect(server, client)
+  assert.equal(await client.transport.request('server', { op: 'ping' }, { timeoutMs: 5000 }), null) // connected
+  const repeatable = client.transport.request('server', { op: 'blocking read' }, { timeoutMs: 60_000, abandonOnDisconnect: true })
+  const write = client.transport.request('server', { op: 'write' }, { timeoutMs: 1_500 })
+  await waitFor(() => server.transport.stats().inboundRequests === 2, { ...waitOptions, what: 'both requests to arrive' })
+  // The server goes away (as a killed process does): its answers will never come.
+  const closing = server.transport.close()
+  await expectError(repeatable, 'ERR_TRANSPORT', /^connection to server lost before it answered; the outcome is unknown$/)
+  await expectError(write, 'ERR_TIMEOUT', /^no answer from server within 1500 ms; the outcome is unknown$/)
+  assert.ok(client.logger.records.some(record => record.message === 'connection to peer lost; abandoned its repeatable requests' && record.fields.abandoned === 1))
+  release()
+  await closing
 })
 
 test('a peer restarting on the same endpoint is reached again', async (t) => {
