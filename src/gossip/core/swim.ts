@@ -248,9 +248,7 @@ export class SwimCore {
     const firstRelay = this.relays.values().next()
     if (firstRelay.done !== true) deadline = Math.min(deadline, firstRelay.value.deadlineMs)
     for (const record of this.suspects) {
-      deadline = Math.min(deadline, this.nextVerificationMs(record.suspicion!))
-      if (this.isDirectlyProbing(record)) continue // expiry waits for the probe's own deadline
-      deadline = Math.min(deadline, this.expiryMs(record.suspicion!))
+      deadline = Math.min(deadline, this.nextVerificationMs(record.suspicion!), this.expiryMs(record.suspicion!))
     }
     if (this.queue.size > 0) deadline = Math.min(deadline, this.nextGossipMs)
     if (!this.leaving && this.config.pushPullIntervalMs > 0) deadline = Math.min(deadline, this.nextPushPullMs)
@@ -556,7 +554,8 @@ export class SwimCore {
     const repeatMs = 2 * this.config.probeIntervalMs
     for (const record of this.suspects) {
       const suspicion = record.suspicion!
-      if (this.nowMs < suspicion.minDeadlineMs) continue
+      // Only suspicions short of confirmations: a confirmed one ends at the minimum anyway.
+      if (this.nowMs < suspicion.minDeadlineMs || suspicion.deadlineMs <= suspicion.minDeadlineMs) continue
       if (suspicion.lastDirectProbeMs !== null && this.nowMs - suspicion.lastDirectProbeMs < repeatMs) continue
       suspicion.lastDirectProbeMs = this.nowMs
       return record
@@ -794,16 +793,10 @@ export class SwimCore {
   private expireSuspicions (): void {
     for (const record of this.suspects) {
       if (this.expiryMs(record.suspicion!) > this.nowMs) continue
-      // A direct probe of the suspect is in flight: its ack may carry the refutation.
-      if (this.isDirectlyProbing(record)) continue
       this.stats.membersDeclaredDead += 1
       this.logger.debug({ member: record.name, confirmations: record.suspicion!.confirmationCount }, 'suspicion timed out; declaring the member dead')
       this.handleDead({ kind: 'dead', incarnation: record.incarnation, name: record.name, from: this.name })
     }
-  }
-
-  private isDirectlyProbing (record: MemberRecord): boolean {
-    return this.probe !== null && this.probe.target === record.name && this.probe.stage === 'direct'
   }
 
   private clearSuspicion (record: MemberRecord): void {
