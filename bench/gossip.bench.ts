@@ -229,7 +229,7 @@ async function falsePositives (size: number): Promise<Record<string, number>> {
       hourEquivalents: Number(hourEquivalents.toFixed(3)),
       falsePositives: after.failed - before.failed,
       falsePositivesPerHour: Number(((after.failed - before.failed) / hourEquivalents).toFixed(3)),
-      suspicionsPerHour: Math.round((after.suspect - before.suspect) / hourEquivalents),
+      suspectEventsPerHour: Math.round((after.suspect - before.suspect) / hourEquivalents),
       refutations,
       probes,
       udpDropped,
@@ -288,7 +288,7 @@ for (const size of sizes) {
 }
 
 console.log('')
-console.log('N     join all (med/max) ms   memberlist   ratio   detect all (med/max) ms   memberlist (max)   ratio   FP/hour-eq (hours, FF)   suspicions/h')
+console.log('N     join all (med/max) ms   memberlist   ratio   detect all (med/max) ms   memberlist (max)   ratio   FP/hour-eq (hours, FF)   suspect events/h (all observers)')
 for (const row of rows) {
   const cells = [
     String(row.members).padEnd(5),
@@ -299,7 +299,7 @@ for (const row of rows) {
     `${String(row.memberlistDetectMs)} (${String(row.memberlistDetectMaxMs)})`.padStart(18),
     String(row.detectRatio).padStart(7),
     `${String(row.falsePositivesPerHour)} (${String(row.hourEquivalents)}, ${String(row.fastForward)}x)`.padStart(24),
-    String(row.suspicionsPerHour).padStart(14)
+    String(row.suspectEventsPerHour).padStart(14)
   ]
   console.log(cells.join(' '))
 }

@@ -25,6 +25,15 @@
  *   and with a random dead one (so partitions heal);
  * - leave() gossips "dead, from itself" at a new incarnation; dead and left members are reaped.
  *
+ * Beyond memberlist (each found by a failing seed of the simulator's swarm, test/sim/gossip-cli.ts):
+ * a suspicion at a higher incarnation than the one held restarts the timer rather than confirming
+ * an already refuted one; before a suspicion expires this member sends the suspect three
+ * verification pings (and probes unconfirmed suspects out of turn), each led by the buddy
+ * suspicion; a member that hears a stale accusation re-queues its alive as the freshest item so
+ * it rides on the ack. Together they stop a member that missed one refutation (a ~0.1 % event per
+ * member per refutation with these defaults) from declaring a live member dead. None of them
+ * delays the detection of a member that is really gone.
+ *
  * Replay safety: a message never lowers a known incarnation, an alive message needs a strictly
  * higher incarnation to revive a dead or left member, this member's own incarnation only rises,
  * acks only match pending sequence numbers, and user broadcasts are deduplicated
