@@ -24,6 +24,7 @@
 import { ControlPlaneError } from '../util/errors.js'
 import { parseGoDurationNs } from '../util/go-duration.js'
 import { invalidInput } from './errors.js'
+import { proxySchema as sharedProxySchema, upstreamSchema as sharedUpstreamSchema } from './proxy-schema.js'
 import { decodeObject, describe, field, type FieldKind, type ObjectSchema } from './validate.js'
 
 export type CheckStatus = 'passing' | 'warning' | 'critical'
@@ -158,35 +159,12 @@ export interface CheckUpdate {
 
 const anyInteger: FieldKind = { kind: 'integer', min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER }
 
-const upstreamSchema: ObjectSchema = {
-  DestinationType: field.string,
-  DestinationNamespace: field.string,
-  DestinationPartition: field.string,
-  DestinationPeer: field.string,
-  DestinationName: field.string,
-  Datacenter: field.string,
-  LocalBindAddress: field.string,
-  LocalBindPort: field.port,
-  LocalBindSocketPath: field.string,
-  LocalBindSocketMode: field.string,
-  Config: field.opaque,
-  MeshGateway: field.opaque,
-  CentrallyConfigured: field.boolean
-}
+// The shared Proxy schema, with the members this file checks itself (upstreams one by one, with
+// their paths; MeshGateway) left opaque, and no AccessLogs.
+const upstreamSchema: ObjectSchema = { ...sharedUpstreamSchema, MeshGateway: field.opaque }
 
-const proxySchema: ObjectSchema = {
-  DestinationServiceName: field.string,
-  DestinationServiceID: field.string,
-  LocalServiceAddress: field.string,
-  LocalServicePort: field.port,
-  LocalServiceSocketPath: field.string,
-  Mode: field.string,
-  TransparentProxy: field.opaque,
-  Config: field.opaque,
-  Upstreams: field.array(field.opaque),
-  MeshGateway: field.opaque,
-  Expose: field.opaque
-}
+const { AccessLogs: _accessLogs, ...sharedProxyFields } = sharedProxySchema
+const proxySchema: ObjectSchema = { ...sharedProxyFields, Upstreams: field.array(field.opaque), MeshGateway: field.opaque }
 
 const checkSchema: ObjectSchema = {
   ID: field.string,

@@ -14,40 +14,8 @@
  */
 import type { CatalogDeregistration, CatalogRegistration } from '../../rpc/types.js'
 import { invalidInput } from '../errors.js'
+import { proxySchema } from '../proxy-schema.js'
 import { decodeJsonBody, decodeObject, describe, field, type ObjectSchema } from '../validate.js'
-
-const meshGatewaySchema: ObjectSchema = { Mode: field.string }
-
-const upstreamSchema: ObjectSchema = {
-  DestinationType: field.string,
-  DestinationNamespace: field.string,
-  DestinationPartition: field.string,
-  DestinationPeer: field.string,
-  DestinationName: field.string,
-  Datacenter: field.string,
-  LocalBindAddress: field.string,
-  LocalBindPort: field.port,
-  LocalBindSocketPath: field.string,
-  LocalBindSocketMode: field.string,
-  Config: field.opaque,
-  MeshGateway: field.object(meshGatewaySchema),
-  CentrallyConfigured: field.boolean
-}
-
-const proxySchema: ObjectSchema = {
-  DestinationServiceName: field.string,
-  DestinationServiceID: field.string,
-  LocalServiceAddress: field.string,
-  LocalServicePort: field.port,
-  LocalServiceSocketPath: field.string,
-  Mode: field.string,
-  TransparentProxy: field.opaque,
-  Config: field.opaque,
-  Upstreams: field.array(field.object(upstreamSchema)),
-  MeshGateway: field.object(meshGatewaySchema),
-  Expose: field.opaque,
-  AccessLogs: field.opaque
-}
 
 const serviceSchema: ObjectSchema = {
   ID: field.string,
